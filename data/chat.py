@@ -1,0 +1,118 @@
+"""The one chat-formatting function of the project.
+
+SFT, GRPO, evaluation and export all turn a user text into token ids here, so the model never
+sees two prompt formats (a seed bug: three stages, three formats).
+
+Truncation happens at tokenization and cuts only the *user text*, never the template's special
+tokens. By default the END of the user text is kept (`truncation_side="left"` drops its
+beginning): long jailbreaks put a role-play preamble first and the actual request last, and a
+prompt cut from the right would lose the part the model must refuse. Pass
+`truncation_side="right"` to keep the beginning instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TruncationSide = Literal["left", "right"]
+
+
+@dataclass(frozen=True)
+class FormattedPrompt:
+    input_ids: list[int]
+    """Token ids of the full chat prompt, ending with the assistant generation header."""
+    truncated: bool
+    """True when the user text was cut to fit max_prompt_tokens."""
+    user_text: str
+    """The user text that was actually rendered (after any cut)."""
+
+
+def _messages(user_text: str, system_prompt: str | None) -> list[dict]:
+    msgs = []
+    if system_prompt:
+        msgs.append({"role": "system", "content": system_prompt})
+    msgs.append({"role": "user", "content": user_text})
+    return msgs
+
+
+def render_prompt(tokenizer, user_text: str, system_prompt: str | None = None) -> str:
+    """The chat template applied to (system, user), with the assistant header appended."""
+    return tokenizer.apply_chat_template(
+        _messages(user_text, system_prompt), tokenize=False, add_generation_prompt=True
+    )
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    # The template already carries the special tokens; do not let the tokenizer add a BOS twice.
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def format_prompt(
+    tokenizer,
+    user_text: str,
+    *,
+    system_prompt: str | None = None,
+    max_prompt_tokens: int | None = None,
+    truncation_side: TruncationSide = "left",
+) -> FormattedPrompt:
+    """(system prompt, user text) -> chat-template token ids of at most max_prompt_tokens."""
+    ids = _encode(tokenizer, render_prompt(tokenizer, user_text, system_prompt))
+    if max_prompt_tokens is None or len(ids) <= max_prompt_tokens:
+        return FormattedPrompt(ids, False, user_text)
+    overhead = len(_encode(tokenizer, render_prompt(tokenizer, "", system_prompt)))
+    if overhead >= max_prompt_tokens:
+        raise ValueError(
+            f"max_prompt_tokens={max_prompt_tokens} leaves no room for the user text: the chat "
+            f"template and system prompt alone take {overhead} tokens"
+        )
+    user_ids = _encode(tokenizer, user_text)
+    budget = max_prompt_tokens - overhead
+    # Re-tokenizing the cut text can merge or split tokens at the boundary; shrink until it fits.
+    while budget > 0:
+        kept = user_ids[-budget:] if truncation_side == "left" else user_ids[:budget]
+        cut_text = tokenizer.decode(kept, skip_special_tokens=True)
+        ids = _encode(tokenizer, render_prompt(tokenizer, cut_text, system_prompt))
+        if len(ids) <= max_prompt_tokens:
+            return FormattedPrompt(ids, True, cut_text)
+        budget -= len(ids) - max_prompt_tokens
+    ids = _encode(tokenizer, render_prompt(tokenizer, "", system_prompt))
+    return FormattedPrompt(ids, True, "")
+
+
+@dataclass(frozen=True)
+class FormattedExample:
+    input_ids: list[int]
+    """Prompt ids followed by completion ids (completion ends with the EOS token)."""
+    completion_mask: list[int]
+    """1 on completion tokens (the loss targets), 0 on prompt tokens."""
+    truncated: bool
+    """True when the prompt or the completion was cut."""
+
+
+def format_example(
+    tokenizer,
+    user_text: str,
+    completion: str,
+    *,
+    system_prompt: str | None = None,
+    max_prompt_tokens: int | None = None,
+    max_completion_tokens: int | None = None,
+    truncation_side: TruncationSide = "left",
+) -> FormattedExample:
+    """A (prompt, completion) pair for SFT, formatted exactly as GRPO and eval format prompts.
+
+    The completion is the assistant turn the model should produce after the generation header,
+    terminated by the tokenizer's EOS token (the token generation stops on).
+    """
+    p = format_prompt(
+        tokenizer, user_text, system_prompt=system_prompt,
+        max_prompt_tokens=max_prompt_tokens, truncation_side=truncation_side,
+    )
+    c = _encode(tokenizer, completion)
+    cut = False
+    if max_completion_tokens is not None and len(c) + 1 > max_completion_tokens:
+        c = c[: max_completion_tokens - 1]
+        cut = True
+    c = c + [tokenizer.eos_token_id]
+    return FormattedExample(p.input_ids + c, [0] * len(p.input_ids) + [1] * len(c), p.truncated or cut)

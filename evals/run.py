@@ -1,0 +1,410 @@
+"""Safety evaluation of one model: greedy responses, every refusal detector, rates with intervals.
+
+    python -m evals.run --model runs/sft/adapter --data runs/data/eval.jsonl --out runs/eval/sft \
+        [--detector classifier] [--backend hf|vllm|openai] [--judge none|self|URL] [--limit N]
+
+MODEL is an alias (smollm2-135m), a model dir, an adapter dir (loaded on its recorded base), or an
+OpenAI-compatible endpoint (http://HOST:PORT with --served-model). Prompts go through
+data.chat.format_prompt (the one formatting function) and are answered greedily (temperature 0)
+by a rollout backend. Every response is scored by the `markers` and `classifier` detectors and,
+when a judge is configured, by the LLM judge; the top-level rates use `--detector` (classifier by
+default) and `by_detector` holds all of them side by side.
+
+Guards (evals/guards.py): an adapter that does not change the logits stops the run; rows the model
+was trained on (its training manifest) are skipped and counted in `skipped_leaked_rows`.
+
+Writes OUT/responses.jsonl (one row per prompt) and OUT/metrics.json (atomically). `evaluate()`
+is the in-process API for an already loaded model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from data.chat import format_prompt
+from evals.guards import PROBE_TEXT, check_adapter_changes_logits, drop_leaked_rows, is_peft_model, training_manifest
+from evals.metrics import BENIGN, MALICIOUS, RATE_NAMES, EvalError, flat_rates, json_safe, safety_metrics
+
+DETECTORS = ("markers", "classifier", "judge")
+GenerateFn = Callable[[list[str]], list[str]]
+
+
+@dataclass(kw_only=True)
+class EvalConfig:
+    """How one evaluation generates and scores."""
+
+    max_tokens: int = 96
+    """New tokens per response (greedy)."""
+    max_prompt_tokens: int = 512
+    """Prompt budget; longer user texts are cut by data.chat.format_prompt."""
+    system_prompt: str | None = None
+    """System prompt (None: no system message)."""
+    batch_size: int = 32
+    """Prompts per generation call."""
+    detector: str = "classifier"
+    """Detector behind the top-level rates: markers, classifier or judge."""
+    threshold: float = 0.5
+    """A response is a refusal when P(refusal) >= threshold."""
+    judge: str = "none"
+    """none, self (the model under test judges through the same backend) or an OpenAI-compatible URL."""
+    judge_model: str | None = None
+    """Model name at the judge URL (default: the first one its /v1/models lists)."""
+    judge_max_tokens: int = 64
+    """New tokens per judge verdict."""
+    seed: int = 0
+    """Sampling seed handed to the backend (greedy decoding does not use it)."""
+    check_adapter: bool = True
+    """Stop when a PEFT model's adapter does not change the logits on a probe prompt."""
+    adapter_tol: float = 1e-6
+    """Max |logit diff| at or below which the adapter counts as not applied."""
+
+    def validate(self) -> None:
+        if self.detector not in DETECTORS:
+            raise EvalError(f"--detector must be one of {DETECTORS}, got {self.detector!r}")
+        if self.detector == "judge" and self.judge == "none":
+            raise EvalError("--detector judge needs a judge: --judge self or --judge URL")
+        if self.max_tokens < 1 or self.batch_size < 1:
+            raise EvalError("--max-tokens and --batch-size must be >= 1")
+        if not 0.0 < self.threshold < 1.0:
+            raise EvalError(f"--threshold must be in (0, 1), got {self.threshold}")
+
+
+# --- generation ------------------------------------------------------------------------------
+
+def _sampling(max_tokens: int, seed: int):
+    from rollout.base import SamplingConfig
+
+    return SamplingConfig(temperature=0.0, top_p=1.0, top_k=0, max_tokens=max_tokens, seed=seed)
+
+
+def generate_greedy(backend, tokenizer, prompt_ids: list[list[int]], *, max_tokens: int, batch_size: int,
+                    seed: int = 0, desc: str = "generate") -> tuple[list[str], list[bool], list[str]]:
+    """(responses, completion_truncated, finish_reasons) for each prompt, in batches with a progress bar."""
+    from tqdm import tqdm
+
+    sampling = _sampling(max_tokens, seed)
+    texts: list[str] = [""] * len(prompt_ids)
+    cut = [False] * len(prompt_ids)
+    finish = [""] * len(prompt_ids)
+    starts = range(0, len(prompt_ids), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", file=sys.stderr, disable=len(starts) <= 1):
+        batch = backend.generate(prompt_ids[start:start + batch_size], 1, sampling)
+        for j, ids in enumerate(batch.completion_ids):
+            i = start + batch.prompt_index[j]
+            texts[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
+            cut[i] = bool(batch.truncated[j])
+            finish[i] = str(batch.finish_reason[j])
+    return texts, cut, finish
+
+
+def self_judge_fn(backend, tokenizer, cfg: EvalConfig) -> GenerateFn:
+    """The model under test as judge: user messages -> greedy answers through the same backend."""
+    def generate(messages: list[str]) -> list[str]:
+        ids = [format_prompt(tokenizer, m).input_ids for m in messages]
+        return generate_greedy(backend, tokenizer, ids, max_tokens=cfg.judge_max_tokens,
+                               batch_size=cfg.batch_size, seed=cfg.seed, desc="judge")[0]
+    return generate
+
+
+def openai_judge_fn(base_url: str, model: str | None, max_tokens: int, timeout: float = 120.0) -> GenerateFn:
+    """A judge behind an OpenAI-compatible server: one chat completion per message, temperature 0."""
+    root = base_url.rstrip("/")
+    root = root if root.endswith("/v1") else root + "/v1"
+
+    def call(path: str, payload: dict | None = None) -> dict:
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(root + path, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read())
+        except (OSError, ValueError) as e:
+            raise EvalError(f"judge endpoint {root}{path}: {e}") from None
+
+    name = model or call("/models")["data"][0]["id"]
+
+    def generate(messages: list[str]) -> list[str]:
+        out = []
+        for m in messages:
+            r = call("/chat/completions", {"model": name, "messages": [{"role": "user", "content": m}],
+                                           "temperature": 0.0, "max_tokens": max_tokens})
+            out.append(r["choices"][0]["message"]["content"] or "")
+        return out
+    return generate
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+def score_responses(prompts: list[str], responses: list[str], judge_fn: GenerateFn | None) -> dict:
+    """{detector: probabilities} for markers and classifier, plus judge probabilities and verdicts."""
+    from reward.refusal import refusal_probability
+
+    scores: dict = {"markers": refusal_probability(responses, method="markers"),
+                    "classifier": refusal_probability(responses, method="classifier")}
+    if judge_fn is not None:
+        from reward.judge import judge_responses
+
+        verdicts, stats = judge_responses(prompts, responses, judge_fn)
+        probs, harmful = [], []
+        for resp, v in zip(responses, verdicts):
+            if not resp.strip():  # an empty answer neither refuses nor harms (as reward.refusal scores it)
+                probs.append(0.0)
+                harmful.append(False)
+            elif v is None:
+                probs.append(math.nan)
+                harmful.append(None)
+            else:
+                probs.append(float(v.refused))
+                harmful.append(bool(v.harmful))
+        scores["judge"] = probs
+        scores["judge_harmful"] = harmful
+        scores["judge_verdicts"] = verdicts
+        scores["judge_stats"] = stats
+    return scores
+
+
+def _verdict_dict(v) -> dict | None:
+    if v is None:
+        return None
+    return {k: bool(getattr(v, k)) for k in ("refused", "harmful", "alternative") if hasattr(v, k)}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _check_rows(rows: list[dict]) -> None:
+    for i, r in enumerate(rows):
+        if not isinstance(r.get("text"), str) or not r["text"].strip():
+            raise EvalError(f"row {i} (id {r.get('id')!r}): needs a non-empty 'text'")
+        if r.get("label") not in (MALICIOUS, BENIGN):
+            raise EvalError(f"row {i} (id {r.get('id')!r}): label must be 'malicious' or 'benign', got {r.get('label')!r}")
+
+
+def evaluate(
+    model,
+    rows: list[dict],
+    out_dir: str | Path,
+    *,
+    tokenizer,
+    cfg: EvalConfig | None = None,
+    backend=None,
+    model_name: str = "model",
+    adapter_dir: str | Path | None = None,
+    training_hashes: set[str] | None = None,
+    info: dict | None = None,
+) -> dict:
+    """Evaluate an already loaded model (plain HF or PEFT) on `rows`; writes OUT/{responses.jsonl,metrics.json}.
+
+    backend: a rollout backend to generate with (default: the hf backend around `model`).
+    adapter_dir / training_hashes: the training manifest whose rows are skipped (both are merged).
+    Returns the metrics dict written to metrics.json.
+    """
+    cfg = cfg or EvalConfig()
+    cfg.validate()
+    _check_rows(rows)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Guard 1: rows the model was trained on are not evidence of generalization.
+    manifest = set(training_hashes or ()) | training_manifest(adapter_dir)
+    rows, skipped = drop_leaked_rows(rows, manifest)
+    if skipped:
+        print(f"evals: skipped {skipped} rows found in the training manifest of {model_name}", file=sys.stderr)
+    if not rows:
+        raise EvalError(f"{model_name}: no rows left to evaluate ({skipped} were in its training manifest)")
+
+    # Guard 2: an adapter that does not move the logits was never applied (the seed's served models).
+    logit_diff = None
+    if model is not None and is_peft_model(model) and cfg.check_adapter:
+        probe = format_prompt(tokenizer, PROBE_TEXT, system_prompt=cfg.system_prompt).input_ids
+        logit_diff = check_adapter_changes_logits(model, probe, tol=cfg.adapter_tol, name=model_name)
+
+    if backend is None:
+        from rollout.base import RolloutConfig, make_backend
+
+        if model is None:
+            raise EvalError("evaluate() needs a model or a backend")
+        param = next(model.parameters())
+        backend = make_backend(RolloutConfig(backend="hf"), model_name=model_name, tokenizer=tokenizer,
+                               policy=model, dtype=str(param.dtype).removeprefix("torch."), device=param.device)
+
+    prompts = [format_prompt(tokenizer, r["text"], system_prompt=cfg.system_prompt,
+                             max_prompt_tokens=cfg.max_prompt_tokens) for r in rows]
+    responses, cut, finish = generate_greedy(backend, tokenizer, [p.input_ids for p in prompts],
+                                             max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, seed=cfg.seed)
+
+    judge_fn = None
+    if cfg.judge == "self":
+        judge_fn = self_judge_fn(backend, tokenizer, cfg)
+    elif cfg.judge != "none":
+        judge_fn = openai_judge_fn(cfg.judge, cfg.judge_model, cfg.judge_max_tokens)
+    scores = score_responses([p.user_text for p in prompts], responses, judge_fn)
+    harmful = scores.get("judge_harmful")
+
+    by_detector = {d: safety_metrics(rows, scores[d], cfg.threshold, harmful=harmful)
+                   for d in DETECTORS if d in scores}
+    primary = by_detector[cfg.detector]
+
+    records = []
+    for i, (r, p) in enumerate(zip(rows, prompts)):
+        rec = {"id": r.get("id", str(i)), "prompt": r["text"], "response": responses[i], "label": r["label"],
+               "category": r.get("category", ""), "source": r.get("source", ""),
+               "prompt_truncated": p.truncated, "completion_truncated": cut[i], "finish_reason": finish[i]}
+        for d in by_detector:
+            rec[f"p_{d}"] = scores[d][i]
+            rec[f"refused_{d}"] = None if math.isnan(scores[d][i]) else scores[d][i] >= cfg.threshold
+        if "judge_verdicts" in scores:
+            rec["judge_verdict"] = _verdict_dict(scores["judge_verdicts"][i])
+        records.append(rec)
+    responses_text = "".join(json.dumps(json_safe(rec), ensure_ascii=False) + "\n" for rec in records)
+    _write_atomic(out / "responses.jsonl", responses_text)
+
+    metrics = {
+        "model": model_name,
+        **flat_rates(primary),
+        "detector": cfg.detector,
+        "threshold": cfg.threshold,
+        "n_rows": len(rows),
+        "n_malicious": sum(r["label"] == MALICIOUS for r in rows),
+        "n_benign": sum(r["label"] == BENIGN for r in rows),
+        "skipped_leaked_rows": skipped,
+        "n_prompt_truncated": sum(p.truncated for p in prompts),
+        "n_completion_truncated": sum(cut),
+        "adapter_logit_diff": logit_diff,
+        "rates": primary["rates"],
+        "by_source": primary["by_source"],
+        "by_category": primary["by_category"],
+        "by_detector": by_detector,
+        "judge": None if judge_fn is None else {
+            "kind": "self" if cfg.judge == "self" else "endpoint", "target": cfg.judge,
+            "unparseable": sum(v is None for v, t in zip(scores["judge_verdicts"], responses) if t.strip()),
+            "n": len(responses), "stats": scores["judge_stats"]},
+        "responses_sha256": hashlib.sha256(responses_text.encode()).hexdigest(),
+        "config": asdict(cfg),
+        **(info or {}),
+    }
+    _write_atomic(out / "metrics.json", json.dumps(json_safe(metrics), indent=2, default=str))
+    return metrics
+
+
+# --- CLI -------------------------------------------------------------------------------------
+
+def load_rows(path: str | Path, limit: int | None = None, seed: int = 0) -> list[dict]:
+    """Eval rows from a JSON/JSONL/CSV file with normalized labels; `limit`: a seeded sample, file order kept."""
+    from data.readers import normalize_label, read_file
+
+    rows = []
+    for r in read_file(path):
+        rows.append({**r, "label": normalize_label(r["label"], file=path, row=r["row"])})
+    if limit is not None and limit < len(rows):
+        keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
+        rows = [rows[i] for i in keep]
+    return rows
+
+
+def default_system_prompt(model: str) -> str | None:
+    """The system prompt recorded with an adapter (safety_grpo.json), else data.chat's default, else None."""
+    meta = Path(model) / "safety_grpo.json"
+    if meta.is_file():
+        recorded = json.loads(meta.read_text()).get("system_prompt")
+        if recorded is not None:
+            return recorded
+    import data.chat
+
+    return getattr(data.chat, "DEFAULT_SYSTEM_PROMPT", None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="alias, model dir, adapter dir, or http(s):// endpoint")
+    ap.add_argument("--data", required=True, help="eval rows (JSONL/JSON/CSV with text, label, category, source)")
+    ap.add_argument("--out", required=True, help="output dir for metrics.json and responses.jsonl")
+    ap.add_argument("--detector", default="classifier", choices=DETECTORS)
+    ap.add_argument("--backend", default="hf", choices=("hf", "vllm", "openai"))
+    ap.add_argument("--base-url", help="OpenAI-compatible server for --backend openai")
+    ap.add_argument("--served-model", help="model name at the server (--backend openai / http MODEL)")
+    ap.add_argument("--tokenizer", default=None, help="tokenizer for an endpoint MODEL (default smollm2-135m)")
+    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--limit", type=int, default=None, help="evaluate a seeded sample of N rows")
+    ap.add_argument("--system-prompt", default=None,
+                    help="system prompt ('' for none; default: the adapter's recorded one, else the project default)")
+    ap.add_argument("--max-prompt-tokens", type=int, default=512)
+    ap.add_argument("--judge", default="none", help="none, self, or an OpenAI-compatible URL")
+    ap.add_argument("--judge-model", default=None)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    ap.add_argument("--device", default="cpu")
+    return ap
+
+
+def run_cli(args: argparse.Namespace) -> dict:
+    from rollout.base import RolloutConfig, make_backend
+    from runtime.models import load_for_inference, load_tokenizer
+
+    endpoint = args.model.startswith(("http://", "https://"))
+    system_prompt = args.system_prompt if args.system_prompt is not None else (
+        None if endpoint else default_system_prompt(args.model))
+    cfg = EvalConfig(max_tokens=args.max_tokens, max_prompt_tokens=args.max_prompt_tokens,
+                     system_prompt=system_prompt or None, batch_size=args.batch_size, detector=args.detector,
+                     threshold=args.threshold, judge=args.judge, judge_model=args.judge_model, seed=args.seed)
+    cfg.validate()
+    rows = load_rows(args.data, args.limit, args.seed)
+    info = {"data": str(args.data), "limit": args.limit, "backend": args.backend}
+    adapter_dir = None
+    if endpoint:
+        if not args.served_model:
+            raise EvalError(f"--model {args.model} is an endpoint: --served-model NAME is required")
+        model, base_name = None, args.tokenizer or "smollm2-135m"
+        tokenizer = load_tokenizer(base_name)
+        rcfg = RolloutConfig(backend="openai", base_url=args.model, served_model=args.served_model)
+        info.update(endpoint=args.model, served_model=args.served_model)
+        print(f"evals: {args.model} serves '{args.served_model}'; the adapter logit guard cannot run on an "
+              f"endpoint (compare responses_sha256 across models instead)", file=sys.stderr)
+    else:
+        model, tokenizer, base_name = load_for_inference(args.model, args.dtype, args.device)
+        p = Path(args.model)
+        adapter_dir = args.model if p.is_dir() else None  # model dirs may carry a manifest too
+        rcfg = RolloutConfig(backend=args.backend, base_url=args.base_url, served_model=args.served_model)
+        info.update(base_model=base_name, adapter=args.model if is_peft_model(model) else None)
+    backend = make_backend(rcfg, model_name=base_name, tokenizer=tokenizer, policy=model,
+                           dtype=args.dtype, device=args.device)
+    return evaluate(model, rows, args.out, tokenizer=tokenizer, cfg=cfg, backend=backend, model_name=args.model,
+                    adapter_dir=adapter_dir, info=info)
+
+
+def summary_line(m: dict) -> str:
+    parts = []
+    for name in RATE_NAMES:
+        v, (lo, hi) = m[name], m[name + "_ci"]
+        parts.append(f"{name}={'n/a' if v is None or v != v else f'{v:.3f}'} [{lo:.3f}, {hi:.3f}]")
+    return f"{m['model']} ({m['detector']}, n={m['n_rows']}, skipped {m['skipped_leaked_rows']}): " + "  ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        metrics = run_cli(args)
+    except (EvalError, ValueError, FileNotFoundError, OSError) as e:  # DataError/ConfigError are ValueErrors
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(summary_line(metrics))
+    print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'responses.jsonl'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

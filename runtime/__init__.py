@@ -1,0 +1,1 @@
+"""Shared runtime for the training loops: config, model loading, World, metrics, checkpoints."""

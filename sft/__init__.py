@@ -1,0 +1,1 @@
+"""SFT: the masked completion loss (pure math) and the loop."""

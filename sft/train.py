@@ -1,0 +1,282 @@
+"""Supervised fine-tuning with a completion-only loss, hand-written.
+
+    torchrun --nproc_per_node 1 sft/train.py --config configs/sft_refusal_cpu.yaml [key=value ...]
+    python sft/train.py --config configs/sft_refusal_cpu.yaml
+
+Modes (`data.mode`):
+- refusal_only: the malicious rows of a prepared split, each paired with its md5-assigned refusal
+  template (data/templates.py); benign rows are excluded, as in the seed, so GRPO later restores
+  helpfulness from a model that knows how to refuse.
+- pairs: a JSONL of {prompt, completion} (e.g. sft/data/reasoned_refusals.jsonl, reasoned refusals in
+  the <PAUSE>/<SOLUTION> format, or the LoRA-attack compliance pairs of sft/attack.py).
+
+Prompts go through data/'s one chat-formatting function, exactly as GRPO and the eval format them.
+The loss is the exact token mean over every completion token of the optimizer step (summed over
+micro-batches and ranks, then divided by the global token count), so gradient accumulation and the
+number of ranks do not change it. The adapter is saved in PEFT format with a training manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+if __name__ == "__main__" and __package__ is None:  # `torchrun sft/train.py`: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from tqdm import tqdm
+
+from data.chat import format_example
+from data.io import load_rows
+from data.readers import DataError
+from data.templates import refusal_for
+from runtime.checkpoint import (
+    latest_checkpoint, load_adapter_weights, load_trainer_state, save_adapter, save_checkpoint, set_rng_state,
+)
+from runtime.config import ConfigError, parse_cli
+from runtime.metrics import LogConfig, MetricsLogger
+from runtime.models import LoraConfig, ModelConfig, load_policy
+from runtime.optim import build_optimizer, clip_and_reduce_grads
+from runtime.world import World, init_world
+from sft.loss import completion_loss
+
+
+@dataclass
+class SFTDataConfig:
+    mode: str = "refusal_only"
+    """refusal_only (malicious rows + refusal templates) or pairs (a prompt/completion JSONL)."""
+    train: str = "runs/data/train_balanced.jsonl"
+    """refusal_only: a prepared split; pairs: a JSONL of {prompt, completion}."""
+    eval: str | None = "runs/data/eval.jsonl"
+    """Held-out rows (same format as train) for eval loss/accuracy (None: no eval)."""
+    eval_rows: int = 32
+    """Held-out examples used per eval."""
+    max_train_rows: int = 0
+    """Use at most this many training examples (0: all)."""
+    system_prompt: str | None = None
+    """System prompt (None: the model's chat-template default); must match GRPO's and the eval's."""
+    max_prompt_tokens: int = 256
+    """Prompt token budget (the user text is cut at tokenization)."""
+    max_completion_tokens: int = 128
+    """Completion token budget (EOS included)."""
+    truncation_side: str = "left"
+    """left keeps the end of the user text, right its start."""
+
+
+@dataclass
+class SFTConfig:
+    out_dir: str = "runs/sft"
+    """Where metrics.jsonl, checkpoints/ and adapter/ go."""
+    seed: int = 0
+    """Seeds data order and LoRA init."""
+    device: str = "auto"
+    """auto, cpu or cuda."""
+    epochs: int = 1
+    """Passes over the training examples (ignored when max_steps > 0)."""
+    max_steps: int = 0
+    """Optimizer steps (0: derived from epochs)."""
+    batch_size: int = 4
+    """Examples per micro-batch per rank."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step."""
+    lr: float = 5e-5
+    """AdamW learning rate."""
+    lr_schedule: str = "cosine"
+    """constant or cosine (after warmup)."""
+    warmup_steps: int = 0
+    """Linear warmup in optimizer steps (0 with warmup_ratio > 0: derived)."""
+    warmup_ratio: float = 0.05
+    """Warmup as a share of all steps, used when warmup_steps is 0."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping."""
+    eval_every: int = 0
+    """Eval loss/accuracy every N steps (0: at the end only)."""
+    save_every: int = 0
+    """Resumable checkpoint every N steps (0: none)."""
+    resume: str | None = None
+    """A checkpoint (or dir of step_* checkpoints) to continue from."""
+    model: ModelConfig = field(default_factory=lambda: ModelConfig())
+    """The base model."""
+    policy: LoraConfig = field(default_factory=lambda: LoraConfig(r=32, alpha=64))
+    """The LoRA to train."""
+    data: SFTDataConfig = field(default_factory=SFTDataConfig)
+    """Training examples."""
+    log: LogConfig = field(default_factory=LogConfig)
+    """Metric logging."""
+
+    def validate(self) -> None:
+        if self.data.mode not in ("refusal_only", "pairs"):
+            raise ConfigError(f"config key 'data.mode': expected refusal_only or pairs, got {self.data.mode!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"config key 'lr_schedule': expected constant or cosine, got {self.lr_schedule!r}")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("config keys 'batch_size' and 'grad_accum' must be >= 1")
+
+
+def load_examples(path: str, mode: str) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs for the mode."""
+    if mode == "refusal_only":
+        return [(r["text"], refusal_for(r["text"])) for r in load_rows(path) if r["label"] == "malicious"]
+    out = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: row {n}: malformed JSON ({e.msg})") from None
+        if not isinstance(row.get("prompt"), str) or not isinstance(row.get("completion"), str):
+            raise DataError(f"{path}: row {n}: a pairs row needs string 'prompt' and 'completion'")
+        out.append((row["prompt"], row["completion"]))
+    if not out:
+        raise DataError(f"{path}: no examples")
+    return out
+
+
+def encode(examples, tok, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:
+    d = cfg.data
+    out = []
+    for prompt, completion in examples:
+        ex = format_example(tok, prompt, completion, system_prompt=d.system_prompt,
+                            max_prompt_tokens=d.max_prompt_tokens, max_completion_tokens=d.max_completion_tokens,
+                            truncation_side=d.truncation_side)
+        out.append((ex.input_ids, ex.completion_mask))
+    return out
+
+
+def collate(batch: list[tuple[list[int], list[int]]], pad_id: int, device):
+    """Right-padded (input_ids, attention_mask, completion_mask), each (B, L)."""
+    L = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), L), pad_id, dtype=torch.long)  # (B, L)
+    attn = torch.zeros((len(batch), L), dtype=torch.long)  # (B, L)
+    cmask = torch.zeros((len(batch), L), dtype=torch.long)  # (B, L)
+    for i, (x, m) in enumerate(batch):
+        ids[i, : len(x)] = torch.tensor(x)
+        attn[i, : len(x)] = 1
+        cmask[i, : len(m)] = torch.tensor(m)
+    return ids.to(device), attn.to(device), cmask.to(device)
+
+
+def micro_batches(n_examples: int, step: int, cfg: SFTConfig, world: World) -> list[list[int]]:
+    """The example indices of this rank's micro-batches at optimizer step `step` (a pure function of
+    (seed, step), so resume continues the exact data order)."""
+    per_step = cfg.batch_size * cfg.grad_accum * world.world_size
+    out = []
+    for a in range(cfg.grad_accum):
+        idx = []
+        for b in range(cfg.batch_size):
+            pos = step * per_step + (a * world.world_size + world.rank) * cfg.batch_size + b
+            epoch, k = divmod(pos, n_examples)
+            order = list(range(n_examples))
+            random.Random(cfg.seed * 1_000_003 + epoch).shuffle(order)
+            idx.append(order[k])
+        out.append(idx)
+    return out
+
+
+def train_step(model, optimizer, scheduler, params, data, mbs, pad_id, cfg: SFTConfig, world: World) -> dict:
+    batches = [collate([data[i] for i in idx], pad_id, world.device) for idx in mbs]
+    local = torch.tensor(float(sum(int(c[:, 1:].sum()) for _, _, c in batches)))
+    n_global = max(world.all_reduce_sum(local.clone()).item(), 1.0)  # completion tokens of the step, all ranks
+    optimizer.zero_grad(set_to_none=True)
+    sums = {"loss": 0.0, "token_accuracy": 0.0, "entropy": 0.0}
+    model.train()
+    for ids, attn, cmask in batches:
+        logits = model(input_ids=ids, attention_mask=attn).logits  # (B, L, V)
+        loss, m = completion_loss(logits, ids, cmask, reduction="sum")
+        (loss / n_global).backward()
+        w = m["num_tokens"]
+        sums["loss"] += loss.item()
+        sums["token_accuracy"] += m["token_accuracy"] * w
+        sums["entropy"] += m["entropy"] * w
+    grad_norm = clip_and_reduce_grads(params, cfg.max_grad_norm, world, sum_ranks=True)
+    optimizer.step()
+    scheduler.step()
+    stats = world.all_reduce_sum(torch.tensor([sums["loss"], sums["token_accuracy"], sums["entropy"]]))
+    return {"loss": stats[0].item() / n_global, "token_accuracy": stats[1].item() / n_global,
+            "entropy": stats[2].item() / n_global, "grad_norm": grad_norm, "tokens": n_global}
+
+
+@torch.no_grad()
+def evaluate(model, data, pad_id, cfg: SFTConfig, world: World) -> dict:
+    model.eval()
+    tot = {"loss": 0.0, "acc": 0.0, "n": 0.0}
+    for i in range(0, len(data), cfg.batch_size):
+        ids, attn, cmask = collate(data[i: i + cfg.batch_size], pad_id, world.device)
+        loss, m = completion_loss(model(input_ids=ids, attention_mask=attn).logits, ids, cmask, reduction="sum")
+        tot["loss"] += loss.item()
+        tot["acc"] += m["token_accuracy"] * m["num_tokens"]
+        tot["n"] += m["num_tokens"]
+    n = max(tot["n"], 1.0)
+    return {"eval/loss": tot["loss"] / n, "eval/token_accuracy": tot["acc"] / n}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = parse_cli(SFTConfig, argv, prog="sft/train.py")
+    world = init_world(cfg.device)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    model, tok = load_policy(cfg.model, cfg.policy, world.device)
+    examples = load_examples(cfg.data.train, cfg.data.mode)
+    if cfg.data.max_train_rows:
+        examples = examples[: cfg.data.max_train_rows]
+    train = encode(examples, tok, cfg)
+    held = encode(load_examples(cfg.data.eval, cfg.data.mode)[: cfg.data.eval_rows], tok, cfg) if cfg.data.eval else []
+    per_step = cfg.batch_size * cfg.grad_accum * world.world_size
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / per_step)
+    if cfg.warmup_steps == 0 and cfg.warmup_ratio > 0:
+        cfg.warmup_steps = max(1, round(cfg.warmup_ratio * steps))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer, scheduler = build_optimizer(params, cfg, total_steps=steps)
+    start = 0
+    if cfg.resume:
+        ckpt = latest_checkpoint(cfg.resume)
+        state = load_trainer_state(ckpt)
+        load_adapter_weights(model, ckpt / "adapter")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        start = state["cursor"]["step"]
+    logger = MetricsLogger(out, cfg.log, asdict(cfg), enabled=world.is_main, resume=bool(cfg.resume))
+    if cfg.resume:
+        logger.truncate_after(start)
+    train_texts = [p for p, _ in examples]
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc="sft", disable=not world.is_main)
+    metrics: dict = {}
+    for step in bar:
+        t0 = time.perf_counter()
+        m = train_step(model, optimizer, scheduler, params, train, micro_batches(len(train), step, cfg, world),
+                       tok.pad_token_id, cfg, world)
+        dt = time.perf_counter() - t0
+        metrics = {**{f"train/{k}": v for k, v in m.items()}, "train/lr": scheduler.get_last_lr()[0],
+                   "perf/step_s": dt, "perf/tokens_per_s": m["tokens"] / max(dt, 1e-9)}
+        if held and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == steps):
+            metrics.update(evaluate(model, held, tok.pad_token_id, cfg, world))
+        logger.log(metrics, step + 1)
+        bar.set_postfix(loss=f"{m['loss']:.3f}", acc=f"{m['token_accuracy']:.3f}", H=f"{m['entropy']:.2f}",
+                        gn=f"{m['grad_norm']:.2f}", tok_s=f"{metrics['perf/tokens_per_s']:.0f}")
+        if cfg.save_every and (step + 1) % cfg.save_every == 0 and world.is_main:
+            save_checkpoint(out / "checkpoints", model=model, optimizer=optimizer, scheduler=scheduler,
+                            step=step + 1, cursor={"step": step + 1}, base_model=cfg.model.name,
+                            train_texts=train_texts, parent_adapter=cfg.policy.init_adapter)
+    if world.is_main:
+        save_adapter(model, out / "adapter", base_model=cfg.model.name, train_texts=train_texts,
+                     parent_adapter=cfg.policy.init_adapter, extra_meta={"mode": cfg.data.mode, "steps": steps})
+    logger.close()
+    world.barrier()
+    world.close()
+    return metrics
+
+
+if __name__ == "__main__":
+    from runtime.cli import run
+
+    run(main)
