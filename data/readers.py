@@ -11,6 +11,7 @@ every unknown or missing label to "benign").
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -110,6 +111,12 @@ def _to_row(obj, file: Path, row: int) -> dict:
     }
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """Split on newlines only: str.splitlines() also splits on U+2028, U+0085 and others that can
+    sit raw inside a JSON string, which would cut a valid row in two."""
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
 def _read_text(file: Path) -> str:
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -139,7 +146,7 @@ def read_jsonl(file: str | Path) -> list[dict]:
     """One JSON object per line; blank lines are skipped; `row` is the line number."""
     file = Path(file)
     rows = []
-    for lineno, line in enumerate(_read_text(file).splitlines(), start=1):
+    for lineno, line in enumerate(jsonl_lines(_read_text(file)), start=1):
         if not line.strip():
             continue
         try:
@@ -154,7 +161,7 @@ def read_csv(file: str | Path) -> list[dict]:
     """A CSV with a header row (a UTF-8 BOM is stripped); `row` counts data rows from 1."""
     file = Path(file)
     text = _read_text(file)
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise DataError("empty file (no header)", file=file)
     fields = [f.strip() for f in reader.fieldnames]

@@ -32,7 +32,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from data.chat import format_prompt
-from evals.guards import PROBE_TEXT, check_adapter_changes_logits, drop_leaked_rows, is_peft_model, training_manifest
+from evals.guards import (
+    PROBE_TEXT,
+    check_adapter_changes_logits,
+    drop_leaked_rows,
+    is_peft_model,
+    training_manifest,
+)
 from evals.metrics import BENIGN, MALICIOUS, RATE_NAMES, EvalError, flat_rates, json_safe, safety_metrics
 
 DETECTORS = ("markers", "classifier", "judge")
@@ -53,6 +59,8 @@ class EvalConfig:
     """Prompts per generation call."""
     detector: str = "classifier"
     """Detector behind the top-level rates: markers, classifier or judge."""
+    detectors: tuple[str, ...] = ("markers", "classifier")
+    """Offline detectors run on every response (the judge runs when `judge` is set)."""
     threshold: float = 0.5
     """A response is a refusal when P(refusal) >= threshold."""
     judge: str = "none"
@@ -71,6 +79,11 @@ class EvalConfig:
     def validate(self) -> None:
         if self.detector not in DETECTORS:
             raise EvalError(f"--detector must be one of {DETECTORS}, got {self.detector!r}")
+        unknown = [d for d in self.detectors if d not in DETECTORS[:2]]
+        if unknown or not self.detectors:
+            raise EvalError(f"detectors must be a non-empty subset of {DETECTORS[:2]}, got {list(self.detectors)}")
+        if self.detector != "judge" and self.detector not in self.detectors:
+            raise EvalError(f"--detector {self.detector} is not among the detectors run: {list(self.detectors)}")
         if self.detector == "judge" and self.judge == "none":
             raise EvalError("--detector judge needs a judge: --judge self or --judge URL")
         if self.max_tokens < 1 or self.batch_size < 1:
@@ -144,12 +157,13 @@ def openai_judge_fn(base_url: str, model: str | None, max_tokens: int, timeout: 
 
 # --- scoring ---------------------------------------------------------------------------------
 
-def score_responses(prompts: list[str], responses: list[str], judge_fn: GenerateFn | None) -> dict:
-    """{detector: probabilities} for markers and classifier, plus judge probabilities and verdicts."""
+def score_responses(prompts: list[str], responses: list[str], judge_fn: GenerateFn | None,
+                    detectors: tuple[str, ...] = ("markers", "classifier")) -> dict:
+    """{detector: P(refusal) per response} for the offline detectors, plus the judge's probabilities,
+    harmfulness and verdicts when `judge_fn` is given (reward.refusal is the one detector module)."""
     from reward.refusal import refusal_probability
 
-    scores: dict = {"markers": refusal_probability(responses, method="markers"),
-                    "classifier": refusal_probability(responses, method="classifier")}
+    scores: dict = {d: refusal_probability(responses, method=d) for d in detectors}
     if judge_fn is not None:
         from reward.judge import judge_responses
 
@@ -207,8 +221,11 @@ def evaluate(
 ) -> dict:
     """Evaluate an already loaded model (plain HF or PEFT) on `rows`; writes OUT/{responses.jsonl,metrics.json}.
 
-    backend: a rollout backend to generate with (default: the hf backend around `model`).
+    backend: a rollout backend to generate with (default: the hf backend around `model`); an engine
+        backend (vllm, openai) must already serve `model`'s weights (call backend.update_weights(model)).
     adapter_dir / training_hashes: the training manifest whose rows are skipped (both are merged).
+    A PEFT model is checked to have a live adapter (cfg.check_adapter); to evaluate its base inside
+    `with model.disable_adapter():`, pass EvalConfig(check_adapter=False).
     Returns the metrics dict written to metrics.json.
     """
     cfg = cfg or EvalConfig()
@@ -238,7 +255,7 @@ def evaluate(
             raise EvalError("evaluate() needs a model or a backend")
         param = next(model.parameters())
         backend = make_backend(RolloutConfig(backend="hf"), model_name=model_name, tokenizer=tokenizer,
-                               policy=model, dtype=str(param.dtype).removeprefix("torch."), device=param.device)
+                               policy=model, dtype=str(param.dtype).removeprefix("torch."), device=str(param.device))
 
     prompts = [format_prompt(tokenizer, r["text"], system_prompt=cfg.system_prompt,
                              max_prompt_tokens=cfg.max_prompt_tokens) for r in rows]
@@ -250,11 +267,14 @@ def evaluate(
         judge_fn = self_judge_fn(backend, tokenizer, cfg)
     elif cfg.judge != "none":
         judge_fn = openai_judge_fn(cfg.judge, cfg.judge_model, cfg.judge_max_tokens)
-    scores = score_responses([p.user_text for p in prompts], responses, judge_fn)
+    scores = score_responses([p.user_text for p in prompts], responses, judge_fn, tuple(cfg.detectors))
     harmful = scores.get("judge_harmful")
 
-    by_detector = {d: safety_metrics(rows, scores[d], cfg.threshold, harmful=harmful)
-                   for d in DETECTORS if d in scores}
+    by_detector = {}
+    for d in DETECTORS:
+        if d in scores:
+            sm = safety_metrics(rows, scores[d], cfg.threshold, harmful=harmful)
+            by_detector[d] = {**flat_rates(sm), **sm}  # flat floats beside the full rate blocks
     primary = by_detector[cfg.detector]
 
     records = []
@@ -366,14 +386,12 @@ def run_cli(args: argparse.Namespace) -> dict:
     info = {"data": str(args.data), "limit": args.limit, "backend": args.backend}
     adapter_dir = None
     if endpoint:
-        if not args.served_model:
-            raise EvalError(f"--model {args.model} is an endpoint: --served-model NAME is required")
         model, base_name = None, args.tokenizer or "smollm2-135m"
         tokenizer = load_tokenizer(base_name)
         rcfg = RolloutConfig(backend="openai", base_url=args.model, served_model=args.served_model)
         info.update(endpoint=args.model, served_model=args.served_model)
-        print(f"evals: {args.model} serves '{args.served_model}'; the adapter logit guard cannot run on an "
-              f"endpoint (compare responses_sha256 across models instead)", file=sys.stderr)
+        print(f"evals: {args.model} is an endpoint: the adapter logit guard cannot run on it "
+              f"(the report compares responses_sha256 across models instead)", file=sys.stderr)
     else:
         model, tokenizer, base_name = load_for_inference(args.model, args.dtype, args.device)
         p = Path(args.model)
@@ -382,6 +400,8 @@ def run_cli(args: argparse.Namespace) -> dict:
         info.update(base_model=base_name, adapter=args.model if is_peft_model(model) else None)
     backend = make_backend(rcfg, model_name=base_name, tokenizer=tokenizer, policy=model,
                            dtype=args.dtype, device=args.device)
+    if model is not None and is_peft_model(model):
+        backend.update_weights(model)  # engines start from the base weights; push the adapter in
     return evaluate(model, rows, args.out, tokenizer=tokenizer, cfg=cfg, backend=backend, model_name=args.model,
                     adapter_dir=adapter_dir, info=info)
 

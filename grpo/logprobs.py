@@ -7,7 +7,8 @@ rows, upcasts one chunk at a time, and keeps only the chosen logit minus the log
 entropy / argmax on request); it saves the logits as they are (the model's dtype, no copy) and the
 (M,) logsumexp, and the backward pass recomputes softmax chunk by chunk:
     d logp / d logits = (onehot(label) - softmax(logits / temp)) / temp.
-Entropy and token accuracy are metrics: returned detached.
+Entropy (of softmax(logits / temperature), the sampling distribution) and token accuracy are
+metrics: returned detached.
 
 Batch layout accepted by `token_logprobs`: input_ids (N, P + T_c) = [left-padded prompt |
 right-padded completion], so every completion starts at column P = prompt_len. attention_mask is 0
@@ -50,9 +51,10 @@ class _SelectedLogprobs(torch.autograd.Function):
             lse[s:e] = lse_c
             logp[s:e] = z.gather(-1, labels[s:e, None]).squeeze(-1) - lse_c
             if with_entropy:
-                p = torch.softmax(z, dim=-1)  # (c, V)
-                entropy[s:e] = lse_c - (p * z).sum(-1)
-                del p
+                # -(p * log p) on centred log-probs: no cancellation for peaked distributions.
+                lsm = z - lse_c[:, None]  # (c, V)
+                entropy[s:e] = -(lsm.exp() * lsm).sum(-1)
+                del lsm
             if with_argmax:
                 correct[s:e] = z.argmax(dim=-1) == labels[s:e]
         ctx.save_for_backward(logits, rows, labels, lse)

@@ -187,7 +187,7 @@ def policy_loss(
             w_mask = m  # (N, T)
         else:
             lens = m.sum(dim=1, keepdim=True)  # (N, 1)
-            log_w = diff.sum(dim=1, keepdim=True)  # (N, 1) geometric mean
+            log_w = diff.sum(dim=1, keepdim=True) / lens.clamp(min=1)  # (N, 1) geometric mean
             w_mask = lens > 0  # (N, 1)
         w_raw = torch.exp(log_w.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))  # (N, T) or (N, 1)
         w = w_raw if is_cap is None else w_raw.clamp(max=is_cap)

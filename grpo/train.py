@@ -42,7 +42,12 @@ from grpo.loss import policy_loss
 from reward.functions import score
 from rollout.base import SamplingConfig, make_backend
 from runtime.checkpoint import (
-    latest_checkpoint, load_adapter_weights, load_trainer_state, save_adapter, save_checkpoint, set_rng_state,
+    latest_checkpoint,
+    load_adapter_weights,
+    load_trainer_state,
+    save_adapter,
+    save_checkpoint,
+    set_rng_state,
 )
 from runtime.config import parse_cli
 from runtime.metrics import MetricsLogger
@@ -294,14 +299,27 @@ def main(argv: list[str] | None = None) -> dict:
         if cfg.patience and evals_since_best >= cfg.patience:
             tqdm.write(f"early stop at step {step + 1}: no better eval reward in {cfg.patience} evals")
             break
+    prints = world.gather_objects(lora_fingerprint(params))  # ranks must hold identical LoRA weights
     if world.is_main:
         save_adapter(policy, out / "adapter", base_model=cfg.model.name, train_texts=[r["text"] for r in rows],
-                     parent_adapter=cfg.policy.init_adapter, extra_meta={"steps": cfg.steps})
+                     parent_adapter=cfg.policy.init_adapter, extra_meta={"steps": cfg.steps, "rank_fingerprints": prints})
+        if len(set(prints)) > 1:
+            tqdm.write(f"warning: ranks hold different LoRA weights: {prints}")
     logger.close()
     backend.close()
     world.barrier()
     world.close()
     return metrics
+
+
+def lora_fingerprint(params) -> str:
+    """A hash of the trainable weights' bytes (equal across ranks iff the weights are identical)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for p in params:
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _step_sampling(cfg: GRPOConfig, step: int, world: World) -> SamplingConfig:

@@ -37,7 +37,12 @@ from data.io import load_rows
 from data.readers import DataError
 from data.templates import refusal_for
 from runtime.checkpoint import (
-    latest_checkpoint, load_adapter_weights, load_trainer_state, save_adapter, save_checkpoint, set_rng_state,
+    latest_checkpoint,
+    load_adapter_weights,
+    load_trainer_state,
+    save_adapter,
+    save_checkpoint,
+    set_rng_state,
 )
 from runtime.config import ConfigError, parse_cli
 from runtime.metrics import LogConfig, MetricsLogger
@@ -126,7 +131,7 @@ def load_examples(path: str, mode: str) -> list[tuple[str, str]]:
     if mode == "refusal_only":
         return [(r["text"], refusal_for(r["text"])) for r in load_rows(path) if r["label"] == "malicious"]
     out = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -1,0 +1,1 @@
+"""Safety evaluation: metrics with Wilson intervals, guards, the eval CLI, robustness and reports."""

