@@ -1,0 +1,102 @@
+"""The SFT loop: exact token mean under accumulation, resume equality, manifest, and refusal learning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from runtime.metrics import read_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = str(ROOT / "configs" / "sft_refusal_cpu.yaml")
+TRAIN = str(ROOT / "configs" / "data" / "smoke_train.jsonl")
+EVAL = str(ROOT / "configs" / "data" / "smoke_eval.jsonl")
+
+
+def tiny(model_dir: str, out: Path, *extra: str) -> list[str]:
+    return ["--config", CFG, f"out_dir={out}", f"model.name={model_dir}", f"data.train={TRAIN}",
+            f"data.eval={EVAL}", "data.eval_rows=4", "policy.r=4", "policy.alpha=8", "data.max_prompt_tokens=64",
+            "data.max_completion_tokens=24", "lr=1e-3", "warmup_ratio=0.0", *extra]
+
+
+def test_grad_accumulation_is_an_exact_token_mean(tiny_model_dir, tmp_path):
+    """batch 4 x accum 1 and batch 2 x accum 2 see the same 4 examples: same loss and gradient norm."""
+    from sft.train import main
+
+    main(tiny(tiny_model_dir, tmp_path / "a", "max_steps=1", "batch_size=4", "grad_accum=1"))
+    main(tiny(tiny_model_dir, tmp_path / "b", "max_steps=1", "batch_size=2", "grad_accum=2"))
+    a, b = read_metrics(tmp_path / "a" / "metrics.jsonl")[0], read_metrics(tmp_path / "b" / "metrics.jsonl")[0]
+    assert a["train/tokens"] == b["train/tokens"]
+    assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-5)
+    assert a["train/grad_norm"] == pytest.approx(b["train/grad_norm"], rel=1e-4)
+
+
+def test_resume_gives_the_same_metrics_and_writes_manifest(tiny_model_dir, tmp_path):
+    from data.manifest import read_manifest, text_hash
+    from sft.train import main
+
+    main(tiny(tiny_model_dir, tmp_path / "a", "max_steps=4", "batch_size=2"))
+    main(tiny(tiny_model_dir, tmp_path / "b", "max_steps=4", "batch_size=2", "save_every=2"))
+    # simulate a crash after step 2: resume from the step-2 checkpoint into a fresh dir
+    main(tiny(tiny_model_dir, tmp_path / "c", "max_steps=4", "batch_size=2",
+              f"resume={tmp_path / 'b' / 'checkpoints' / 'step_000002'}"))
+    full, resumed = read_metrics(tmp_path / "a" / "metrics.jsonl"), read_metrics(tmp_path / "c" / "metrics.jsonl")
+    assert [r["step"] for r in resumed] == [3, 4]
+    for r_full, r_res in zip(full[2:], resumed):
+        for k in ("train/loss", "train/token_accuracy", "train/grad_norm", "train/lr"):
+            assert r_res[k] == pytest.approx(r_full[k], rel=1e-5), k
+    # refusal_only trains on malicious rows only; the manifest lists exactly their normalized texts
+    rows = [json.loads(x) for x in Path(TRAIN).read_text().splitlines()]
+    mal = {text_hash(r["text"]) for r in rows if r["label"] == "malicious"}
+    assert read_manifest(tmp_path / "a" / "adapter") == mal
+
+
+def test_refusal_only_excludes_benign_rows():
+    from data.templates import REFUSAL_TEMPLATES
+    from sft.train import load_examples
+
+    ex = load_examples(TRAIN, "refusal_only")
+    assert len(ex) == 48  # the smoke file has 48 malicious and 48 benign rows
+    assert all(c in REFUSAL_TEMPLATES for _, c in ex)
+
+
+def _refusal_rate(model, tok, prompts, system_prompt) -> float:
+    from data.chat import format_prompt
+    from reward.refusal import refusal_probability
+
+    ids = [format_prompt(tok, p, system_prompt=system_prompt, max_prompt_tokens=128).input_ids for p in prompts]
+    L = max(map(len, ids))
+    x = torch.tensor([[tok.pad_token_id] * (L - len(i)) + i for i in ids])
+    attn = torch.tensor([[0] * (L - len(i)) + [1] * len(i) for i in ids])
+    with torch.no_grad():
+        out = model.generate(input_ids=x, attention_mask=attn, max_new_tokens=16, do_sample=False,
+                             pad_token_id=tok.pad_token_id)
+    texts = tok.batch_decode(out[:, L:], skip_special_tokens=True)
+    return sum(p >= 0.5 for p in refusal_probability(texts, method="markers")) / len(texts)
+
+
+@pytest.mark.slow
+def test_refusal_sft_raises_heldout_refusal_rate(tmp_path):
+    """Refusal-only SFT on SmolLM2: the marker refusal rate on held-out malicious prompts rises clearly."""
+    import yaml
+
+    from runtime.models import load_for_inference
+    from sft.train import main
+
+    sysp = yaml.safe_load(Path(CFG).read_text())["data"]["system_prompt"]
+    held = [json.loads(x)["text"] for x in Path(EVAL).read_text().splitlines()]
+    held = [t for t, r in zip(held, Path(EVAL).read_text().splitlines()) if json.loads(r)["label"] == "malicious"]
+    base, tok, _ = load_for_inference("smollm2-135m")
+    before = _refusal_rate(base, tok, held, sysp)
+    del base
+    main(["--config", CFG, f"out_dir={tmp_path}", f"data.train={TRAIN}", f"data.eval={EVAL}", "max_steps=16",
+          "data.max_prompt_tokens=128"])
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert rows[-1]["train/loss"] < 0.5 * rows[0]["train/loss"]
+    assert rows[-1]["train/token_accuracy"] > rows[0]["train/token_accuracy"] + 0.2
+    tuned, tok, _ = load_for_inference(str(tmp_path / "adapter"))
+    after = _refusal_rate(tuned, tok, held, sysp)
+    assert after >= before + 0.4, (before, after)
