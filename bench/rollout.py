@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=None, help="timed steps per mode, default 2 (quick: 1)")
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--kv-cache-gib", type=float, default=1.0)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads (1 is far faster on a CPU shared with other busy processes)")
     ap.add_argument("--modes", default="standalone,merged,adapter,hf", help="comma list of modes to run")
     args = ap.parse_args(argv)
     args.prompts = args.prompts or (8 if args.quick else 64)
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from runtime.models import load_tokenizer
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads)
     tok = load_tokenizer(args.model)
     prompts = build_prompts(tok, args.prompts)
     print(f"workload: {args.prompts} prompts x G={args.group} x {args.max_tokens} max tokens, {args.steps} timed "

@@ -2,6 +2,7 @@
 
     python -m sft.attack pairs --data runs/data/train.jsonl --out runs/attack/pairs.jsonl [--n N] [--seed S]
     python -m runtime.demo --attack          # run_attack_experiment(runs/demo)
+    python -m sft.attack experiment --run-dir runs/demo --steps 0,8,16,32 [--backend hf|vllm]
 
 The seed fine-tuned a safety-tuned model on harmful-compliance data (QLoRA r=8, 500/1000/2000 steps)
 and watched refusal collapse. Here the compliance pairs are safe by construction: each completion
@@ -24,6 +25,7 @@ import json
 import os
 import random
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -185,7 +187,7 @@ def _fail(msg: str):
 
 
 def _stage(name: str, cmd: list[str], timings: dict) -> None:
-    print(f"\n=== attack/{name}: {' '.join(cmd)}", flush=True)
+    print(f"\n=== attack/{name}: {shlex.join(cmd)}", flush=True)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=ROOT)
     timings[name] = round(time.perf_counter() - t0, 1)

@@ -7,7 +7,7 @@ Writes (each dir built in a temp dir and renamed, so a crash never leaves a half
   training_manifest.json), what `vllm serve BASE --enable-lora --lora-modules NAME=OUT/adapter` loads;
 - OUT/README.md: the serve command and the adapter's facts;
 - OUT/merged (--merged): base + adapter merged with PEFT's merge_and_unload, a plain safetensors HF
-  checkpoint with the tokenizer (serve it with `vllm serve OUT/merged`, no LoRA support needed).
+  checkpoint with the tokenizer and the training manifest (`vllm serve OUT/merged`, no LoRA at serving).
 
 Checks: a LoRA adapter in PEFT format whose base model (safety_grpo.json, else PEFT's
 base_model_name_or_path) resolves offline; no feature vLLM rejects (DoRA, LoRA bias, modules_to_save,
@@ -194,7 +194,7 @@ def export_adapter(adapter_dir: str | Path, out_dir: str | Path) -> tuple[Path, 
 
 
 def export_merged(adapter_dir: str | Path, out_dir: str | Path, base: str, dtype: str = "float32") -> Path:
-    """OUT/merged: base + adapter merged (merge_and_unload), safetensors + tokenizer."""
+    """OUT/merged: base + adapter merged (merge_and_unload), safetensors + tokenizer + training manifest."""
     from peft import PeftModel
 
     from runtime.models import ModelConfig, load_model, load_tokenizer
@@ -207,6 +207,9 @@ def export_merged(adapter_dir: str | Path, out_dir: str | Path, base: str, dtype
     def build(tmp: Path) -> None:
         merged.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
+        manifest = Path(adapter_dir) / "training_manifest.json"
+        if manifest.is_file():  # evals.run reads a model dir's manifest too: the leakage guard still holds
+            shutil.copyfile(manifest, tmp / manifest.name)
 
     return _atomic_dir(Path(out_dir) / "merged", build)
 
@@ -220,6 +223,10 @@ def readme(out: Path, cfg: dict, base: str, base_path: str, merged: bool) -> str
         f"```\nvllm serve {base_path} --enable-lora --max-lora-rank {max_lora_rank(cfg)} \\\n"
         f"    --lora-modules safety={adapter}\n```\n"
     )
+    meta = out / "adapter" / "safety_grpo.json"
+    system_prompt = json.loads(meta.read_text()).get("system_prompt") if meta.is_file() else None
+    if system_prompt:
+        text += f"\nSend the system prompt it was trained with: `{system_prompt}`\n"
     if merged:
         text += (f"\nOr serve the merged checkpoint (no LoRA at serving time):\n\n"
                  f"```\nvllm serve {(out / 'merged').resolve()}\n```\n")

@@ -158,16 +158,25 @@ def encode(examples, tok, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:
 
 
 def collate(batch: list[tuple[list[int], list[int]]], pad_id: int, device):
-    """Right-padded (input_ids, attention_mask, completion_mask), each (B, L)."""
+    """Left-padded (input_ids, attention_mask, completion_mask, position_ids), each (B, L), and K: the
+    completion tokens all sit in the last K - 1 columns, so the LM head only runs on the last K positions."""
     L = max(len(ids) for ids, _ in batch)
     ids = torch.full((len(batch), L), pad_id, dtype=torch.long)  # (B, L)
     attn = torch.zeros((len(batch), L), dtype=torch.long)  # (B, L)
     cmask = torch.zeros((len(batch), L), dtype=torch.long)  # (B, L)
     for i, (x, m) in enumerate(batch):
-        ids[i, : len(x)] = torch.tensor(x)
-        attn[i, : len(x)] = 1
-        cmask[i, : len(m)] = torch.tensor(m)
-    return ids.to(device), attn.to(device), cmask.to(device)
+        ids[i, L - len(x):] = torch.tensor(x)
+        attn[i, L - len(x):] = 1
+        cmask[i, L - len(m):] = torch.tensor(m)
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)  # (B, L) positions as if unpadded
+    K = min(L, max(sum(m) for _, m in batch) + 1)
+    return ids.to(device), attn.to(device), cmask.to(device), pos.to(device), K
+
+
+def forward_loss(model, ids, attn, cmask, pos, K, reduction="sum"):
+    """Logits of the last K positions only (the completion and the token before it) -> completion loss."""
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, logits_to_keep=K).logits  # (B, K, V)
+    return completion_loss(logits, ids[:, -K:], cmask[:, -K:], reduction=reduction)
 
 
 def micro_batches(n_examples: int, step: int, cfg: SFTConfig, world: World) -> list[list[int]]:
@@ -189,14 +198,13 @@ def micro_batches(n_examples: int, step: int, cfg: SFTConfig, world: World) -> l
 
 def train_step(model, optimizer, scheduler, params, data, mbs, pad_id, cfg: SFTConfig, world: World) -> dict:
     batches = [collate([data[i] for i in idx], pad_id, world.device) for idx in mbs]
-    local = torch.tensor(float(sum(int(c[:, 1:].sum()) for _, _, c in batches)))
+    local = torch.tensor(float(sum(int(b[2][:, -b[4] + 1:].sum()) for b in batches)))
     n_global = max(world.all_reduce_sum(local.clone()).item(), 1.0)  # completion tokens of the step, all ranks
     optimizer.zero_grad(set_to_none=True)
     sums = {"loss": 0.0, "token_accuracy": 0.0, "entropy": 0.0}
     model.train()
-    for ids, attn, cmask in batches:
-        logits = model(input_ids=ids, attention_mask=attn).logits  # (B, L, V)
-        loss, m = completion_loss(logits, ids, cmask, reduction="sum")
+    for batch in batches:
+        loss, m = forward_loss(model, *batch)
         (loss / n_global).backward()
         w = m["num_tokens"]
         sums["loss"] += loss.item()
@@ -215,8 +223,7 @@ def evaluate(model, data, pad_id, cfg: SFTConfig, world: World) -> dict:
     model.eval()
     tot = {"loss": 0.0, "acc": 0.0, "n": 0.0}
     for i in range(0, len(data), cfg.batch_size):
-        ids, attn, cmask = collate(data[i: i + cfg.batch_size], pad_id, world.device)
-        loss, m = completion_loss(model(input_ids=ids, attention_mask=attn).logits, ids, cmask, reduction="sum")
+        loss, m = forward_loss(model, *collate(data[i: i + cfg.batch_size], pad_id, world.device))
         tot["loss"] += loss.item()
         tot["acc"] += m["token_accuracy"] * m["num_tokens"]
         tot["n"] += m["num_tokens"]

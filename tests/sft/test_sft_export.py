@@ -95,6 +95,8 @@ def test_merged_checkpoint_equals_base_plus_adapter(tiny_adapter, tmp_path, caps
     merged.eval()
     torch.testing.assert_close(_logits(merged), _logits(model), atol=1e-4, rtol=0)
     assert AutoTokenizer.from_pretrained(merged_dir).chat_template  # the tokenizer travels with it
+    # and so does the training manifest, so evals.run still skips the rows the adapter was trained on
+    assert (merged_dir / "training_manifest.json").read_text() == (src / "training_manifest.json").read_text()
     readme = (tmp_path / "ex" / "README.md").read_text()
     # r = 4 -> the smallest rank vLLM accepts above it is 8.
     assert f"--max-lora-rank 8 \\\n    --lora-modules safety={(tmp_path / 'ex' / 'adapter').resolve()}" in readme
@@ -210,7 +212,7 @@ def test_vllm_serves_the_exported_adapter(smollm2_path, tokenizer, tmp_path):
 
     torch.manual_seed(0)
     model, _ = load_policy(ModelConfig(), LoraConfig(r=8, alpha=16))
-    _randomize_lora_b(model, std=0.02)
+    _randomize_lora_b(model, std=0.2)
     model.eval()
     save_adapter(model, tmp_path / "src", base_model="smollm2-135m")
     assert main(["--adapter", str(tmp_path / "src"), "--out", str(tmp_path / "ex")]) == 0
@@ -224,7 +226,7 @@ def test_vllm_serves_the_exported_adapter(smollm2_path, tokenizer, tmp_path):
 
     def hf_greedy(m) -> list[int]:
         with torch.no_grad():
-            out = m.generate(input_ids=torch.tensor([ids]), max_new_tokens=12, do_sample=False,
+            out = m.generate(input_ids=torch.tensor([ids]), max_new_tokens=12, do_sample=False, use_cache=True,
                              pad_token_id=tokenizer.pad_token_id)
         return out[0, len(ids):].tolist()
 

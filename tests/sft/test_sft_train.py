@@ -92,11 +92,34 @@ def test_refusal_sft_raises_heldout_refusal_rate(tmp_path):
     base, tok, _ = load_for_inference("smollm2-135m")
     before = _refusal_rate(base, tok, held, sysp)
     del base
-    main(["--config", CFG, f"out_dir={tmp_path}", f"data.train={TRAIN}", f"data.eval={EVAL}", "max_steps=16",
-          "data.max_prompt_tokens=128"])
+    main(["--config", CFG, f"out_dir={tmp_path}", f"data.train={TRAIN}", f"data.eval={EVAL}", "max_steps=12",
+          "lr=1e-3", "warmup_ratio=0.0", "data.max_prompt_tokens=96"])
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert rows[-1]["train/loss"] < 0.5 * rows[0]["train/loss"]
     assert rows[-1]["train/token_accuracy"] > rows[0]["train/token_accuracy"] + 0.2
     tuned, tok, _ = load_for_inference(str(tmp_path / "adapter"))
     after = _refusal_rate(tuned, tok, held, sysp)
     assert after >= before + 0.4, (before, after)
+
+
+def test_left_padded_last_k_loss_equals_full_right_padded_loss(tiny_model_dir, tokenizer):
+    """The loop's fast path (left padding, LM head on the last K positions) gives the same loss as running
+    the model on each example unpadded with the full logits."""
+    from data.chat import format_example
+    from runtime.models import ModelConfig, load_model
+    from sft.loss import completion_loss
+    from sft.train import collate, forward_loss
+
+    model = load_model(ModelConfig(name=tiny_model_dir))
+    exs = [format_example(tokenizer, p, c) for p, c in
+           [("hi", "Hello! How can I help you today?"), ("Tell me a long story about a cat please", "No.")]]
+    batch = [(e.input_ids, e.completion_mask) for e in exs]
+    with torch.no_grad():
+        fast, m = forward_loss(model, *collate(batch, tokenizer.pad_token_id, "cpu"))
+        total, n = 0.0, 0
+        for ids, cm in batch:
+            x = torch.tensor([ids])
+            loss, mm = completion_loss(model(input_ids=x).logits, x, torch.tensor([cm]), reduction="sum")
+            total, n = total + loss.item(), n + mm["num_tokens"]
+    assert m["num_tokens"] == n == sum(sum(cm) for _, cm in batch)
+    assert fast.item() == pytest.approx(total, rel=1e-5)
