@@ -249,8 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
         start, best = _resume(cfg.resume, policy, optimizer, scheduler)
     backend = make_backend(cfg.rollout, model_name=cfg.model.name, tokenizer=tok, policy=policy,
                            dtype=cfg.model.dtype, device=str(world.device))
-    if cfg.policy.init_adapter or cfg.resume:
-        backend.update_weights(policy)  # the engine starts from base weights
+    backend.update_weights(policy)  # the engine starts from the checkpoint's base weights (QLoRA: not nf4's)
     logger = MetricsLogger(out, cfg.log, asdict(cfg), enabled=world.is_main, resume=bool(cfg.resume))
     if cfg.resume:
         logger.truncate_after(start)

@@ -14,6 +14,7 @@ vLLM internals touched here are behind one function, `push_weights_vllm` (pinned
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -126,7 +127,18 @@ def push_weights_vllm(llm, weights: list[tuple[str, torch.Tensor]]) -> None:
     ('Parameter' object has no attribute 'weight_loader'). The prefix cache holds KV computed with
     the old weights, so it is dropped.
     """
-    llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights), "is_checkpoint_format": True})
+    # A partial push is intended: vLLM warns once per layer it did not get (norms, embeddings) and keeps
+    # their current tensors. Quiet those two loggers for the call.
+    quiet = [logging.getLogger(f"vllm.model_executor.model_loader.reload.{m}") for m in ("layerwise", "inplace")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.ERROR)
+    try:
+        llm.collective_rpc("reload_weights",
+                           kwargs={"weights_iterator": iter(weights), "is_checkpoint_format": True})
+    finally:
+        for q, lvl in zip(quiet, levels):
+            q.setLevel(lvl)
     llm.reset_prefix_cache()
 
 

@@ -111,6 +111,7 @@ def vllm_server(smollm2_path):
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vllm-server-{port}.log"), "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    healthy = False
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -125,6 +126,7 @@ def vllm_server(smollm2_path):
             if time.monotonic() > deadline:
                 pytest.fail(f"vLLM server not healthy after 300 s; see {log.name}")
             time.sleep(1)
+        healthy = True
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and its engine-core child (our own process group)
@@ -134,6 +136,8 @@ def vllm_server(smollm2_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        if healthy:  # keep the log only when the server failed to come up
+            os.remove(log.name)
 
 
 @pytest.mark.slow
