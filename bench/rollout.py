@@ -107,10 +107,35 @@ def vllm_backend(args, tokenizer, sync: str, policy=None):
 
 
 def grpo_step_split(args) -> dict:
-    """Hook (for the lead, once grpo/train.py is final): full GRPO step time split by phase
-    (generate / score / train / sync, from grpo.train's perf/* metrics) for rollout.backend=vllm
-    vs hf on this same workload. Not wired yet."""
-    raise NotImplementedError("grpo_step_split: wire grpo.train here (perf/generate_s, train_s, sync_s)")
+    """The full GRPO step (grpo/train.py, KL to the base and IS correction on) with rollout.backend=vllm vs
+    hf on this workload, each in its own process; prints the mean step time split by phase over the timed
+    steps (the first step is a warm-up) and the process's peak RSS."""
+    import json
+    import resource
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    out = {}
+    for backend in ("vllm", "hf"):
+        with tempfile.TemporaryDirectory() as d:
+            cmd = [sys.executable, "grpo/train.py", "--config", "configs/smoke_grpo_cpu.yaml", f"out_dir={d}",
+                   f"model.name={args.model}", f"rollout.backend={backend}", f"steps={args.steps + 1}",
+                   f"prompts_per_step={args.prompts}", f"group_size={args.group}",
+                   f"sampling.max_tokens={args.max_tokens}", f"policy.r={args.lora_r}", "kl.beta=0.01",
+                   "data.malicious_fraction=0.5", "data.eval=null", "micro_batch_size=16"]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            r = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"grpo/train.py ({backend}) failed: {r.stderr.strip().splitlines()[-1:]}")
+            rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
+            rows = [json.loads(x) for x in (Path(d) / "metrics.jsonl").read_text().splitlines()][1:]
+        phase = {k: sum(r[f"perf/{k}_s"] for r in rows) / len(rows) for k in ("generate", "score", "train", "sync", "step")}
+        out[backend] = {**phase, "peak_rss_gib": rss}
+        print(f"grpo step ({backend:4}): step {phase['step']:.1f} s = generate {phase['generate']:.1f} + score "
+              f"{phase['score']:.2f} + train {phase['train']:.1f} + sync {phase['sync']:.2f}; peak RSS "
+              f"{rss:.2f} GiB (peak of all child processes so far)", flush=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kv-cache-gib", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads (1 is far faster on a CPU shared with other busy processes)")
-    ap.add_argument("--modes", default="standalone,merged,adapter,hf", help="comma list of modes to run")
+    ap.add_argument("--modes", default="standalone,merged,adapter,hf,grpo", help="comma list of modes to run")
     args = ap.parse_args(argv)
     args.prompts = args.prompts or (8 if args.quick else 64)
     args.max_tokens = args.max_tokens or (32 if args.quick else 64)
@@ -161,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
                          policy=policy)
         res["hf"] = run_mode("(d) hf generate", b, prompts, args, steps=args.steps)
     print(f"peak_rss_gib={peak_rss_gib():.2f}")
+    if "grpo" in modes:
+        grpo_step_split(args)
     if "standalone" in res and "merged" in res:
         print(f"ratio_in_loop_vs_standalone={res['merged']['tokens_per_s'] / res['standalone']['tokens_per_s']:.3f}")
 

@@ -63,6 +63,7 @@ class VLLMBackend:
         self.on_gpu = str(device).startswith("cuda")
         self.model_path = resolve_model(model_name)
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # per-step INFO lines drown the progress bar
         kwargs: dict = dict(
             model=self.model_path, tokenizer=self.model_path, dtype=dtype, max_model_len=cfg.max_model_len,
             enforce_eager=cfg.enforce_eager, logprobs_mode="processed_logprobs", seed=0,

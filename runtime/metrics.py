@@ -44,7 +44,7 @@ class MetricsLogger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not resume and self.path.exists():
             self.path.unlink()
-        self._fh = open(self.path, "a", buffering=1)
+        self._fh = open(self.path, "a", buffering=1)  # noqa: SIM115 (held open for the run)
         if cfg.wandb and cfg.wandb_mode != "disabled":
             import wandb
 
@@ -63,7 +63,7 @@ class MetricsLogger:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(ln + "\n" for ln in lines))
         os.replace(tmp, self.path)
-        self._fh = open(self.path, "a", buffering=1)
+        self._fh = open(self.path, "a", buffering=1)  # noqa: SIM115 (held open for the run)
 
     def log(self, metrics: dict, step: int) -> None:
         if not self.enabled:

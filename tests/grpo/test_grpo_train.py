@@ -122,7 +122,7 @@ def test_sft_reference_is_frozen_sft_model(tiny_model_dir, tmp_path):
     torch.testing.assert_close(ref0, want, rtol=0, atol=1e-6)
 
     with torch.no_grad():  # move the policy adapter only
-        for n, p in policy.named_parameters():
+        for _n, p in policy.named_parameters():
             if p.requires_grad:
                 p.add_(0.3 * torch.randn_like(p))
         moved, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
