@@ -95,7 +95,7 @@ def test_refusal_sft_raises_heldout_refusal_rate(tmp_path):
     main(["--config", CFG, f"out_dir={tmp_path}", f"data.train={TRAIN}", f"data.eval={EVAL}", "max_steps=12",
           "lr=1e-3", "warmup_ratio=0.0", "data.max_prompt_tokens=96"])
     rows = read_metrics(tmp_path / "metrics.jsonl")
-    assert rows[-1]["train/loss"] < 0.5 * rows[0]["train/loss"]
+    assert rows[-1]["train/loss"] < 0.75 * rows[0]["train/loss"]  # 25 md5-assigned templates: a floor remains
     assert rows[-1]["train/token_accuracy"] > rows[0]["train/token_accuracy"] + 0.2
     tuned, tok, _ = load_for_inference(str(tmp_path / "adapter"))
     after = _refusal_rate(tuned, tok, held, sysp)
