@@ -19,9 +19,9 @@ sft/train.py's pairs mode reads only `prompt` and `completion`.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
+
+from sft.attack import write_jsonl
 
 OUT = Path(__file__).resolve().parent / "data" / "reasoned_refusals.jsonl"
 
@@ -326,15 +326,6 @@ def build_rows() -> list[dict]:
         for prompt, reflection, answer in items:
             rows.append({"prompt": prompt, "completion": completion(len(rows), reflection, answer), "label": label})
     return rows
-
-
-def write_jsonl(rows: list[dict], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
