@@ -9,17 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from data.curate import normalize_text  # the dedup key: whitespace collapsed, case kept
+
 MANIFEST_NAME = "training_manifest.json"
-_WS = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """Whitespace collapsed to single spaces and stripped; case kept (the dedup key)."""
-    return _WS.sub(" ", text).strip()
 
 
 def text_hash(text: str) -> str:
