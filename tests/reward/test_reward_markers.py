@@ -40,6 +40,8 @@ HELPFUL = [
     "Not able to connect? Check that port 5432 is open and the password is right.",
     "Sorry about that! Here's the corrected code with the off-by-one error fixed.",
     "To kill a frozen process, run kill -9 with its PID. I'm not able to see your screen, so check ps first.",
+    "I don't have the ability to see your files, but the usual culprit is a missing __init__.py.",
+    "I'm not capable of running code here. Paste the error and I'll explain what it means.",
 ]
 
 REFUSALS = [
@@ -64,6 +66,11 @@ REFUSALS = [
     "I'd rather not help with this, since it could hurt someone.",
     "Hmm. I really cannot assist with building explosives. Please ask something else.",
     "I cannot, in good conscience, help you with this.",
+    # capability declines (the demo's GRPO policy learned these when the markers missed them)
+    "I'm sorry for any confusion, but as a text-based AI, I don't have the capability to help with that.",
+    "I'm sorry for the misunderstanding, but as a AI, I'm not capable of providing information that might be harmful.",
+    "As a language model, I do not have the ability to assist with this.",
+    "I'm not equipped to provide detailed strategies for that.",
 ]
 
 
