@@ -10,6 +10,12 @@ Modes (`data.mode`):
 - pairs: a JSONL of {prompt, completion} (e.g. sft/data/reasoned_refusals.jsonl, reasoned refusals in
   the <PAUSE>/<SOLUTION> format, or the LoRA-attack compliance pairs of sft/attack.py).
 
+`data.retain` (refusal_only mode) adds a retain set: {prompt, completion} answers to benign prompts
+(sft/data/benign_answers.jsonl: the base model's own greedy answers, sft/make_benign_answers.py).
+Only answers whose prompt is a benign row of `data.train` are used, so no held-out prompt is ever
+trained on. Refusals then come with counter-examples, and the SFT model learns *when* to refuse
+instead of refusing everything (the seed's refusal-only SFT left GRPO a model that refused all).
+
 Prompts go through data/'s one chat-formatting function, exactly as GRPO and the eval format them.
 The loss is the exact token mean over every completion token of the optimizer step (summed over
 micro-batches and ranks, then divided by the global token count), so gradient accumulation and the
@@ -72,6 +78,9 @@ class SFTDataConfig:
     """Completion token budget (EOS included)."""
     truncation_side: str = "left"
     """left keeps the end of the user text, right its start."""
+    retain: str | None = None
+    """refusal_only: a {prompt, completion} JSONL of benign answers; those whose prompt is a benign
+    row of `train` are mixed in (None: refusals only, as in the seed)."""
 
 
 @dataclass
@@ -126,10 +135,26 @@ class SFTConfig:
             raise ConfigError("config keys 'batch_size' and 'grad_accum' must be >= 1")
 
 
-def load_examples(path: str, mode: str) -> list[tuple[str, str]]:
-    """(prompt, completion) pairs for the mode."""
+def load_examples(path: str, mode: str, retain: str | None = None) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs for the mode; refusal_only with `retain` adds the retain answers to
+    the split's benign prompts, interleaved with the refusals."""
     if mode == "refusal_only":
-        return [(r["text"], refusal_for(r["text"])) for r in load_rows(path) if r["label"] == "malicious"]
+        rows = load_rows(path)
+        refusals = [(r["text"], refusal_for(r["text"])) for r in rows if r["label"] == "malicious"]
+        if not retain:
+            return refusals
+        answers = dict(load_pairs(retain))
+        kept = [(r["text"], answers[r["text"]]) for r in rows if r["label"] == "benign" and r["text"] in answers]
+        if not kept:
+            raise DataError(f"{retain}: no answer matches a benign prompt of {path}")
+        mixed = refusals + kept
+        random.Random(0).shuffle(mixed)
+        return mixed
+    return load_pairs(path)
+
+
+def load_pairs(path: str) -> list[tuple[str, str]]:
+    """The {prompt, completion} rows of a JSONL file."""
     out = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
@@ -237,11 +262,12 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
     model, tok = load_policy(cfg.model, cfg.policy, world.device)
-    examples = load_examples(cfg.data.train, cfg.data.mode)
+    examples = load_examples(cfg.data.train, cfg.data.mode, cfg.data.retain)
     if cfg.data.max_train_rows:
         examples = examples[: cfg.data.max_train_rows]
     train = encode(examples, tok, cfg)
-    held = encode(load_examples(cfg.data.eval, cfg.data.mode)[: cfg.data.eval_rows], tok, cfg) if cfg.data.eval else []
+    held = encode(load_examples(cfg.data.eval, cfg.data.mode, cfg.data.retain)[: cfg.data.eval_rows], tok, cfg) \
+        if cfg.data.eval else []
     per_step = cfg.batch_size * cfg.grad_accum * world.world_size
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / per_step)
     if cfg.warmup_steps == 0 and cfg.warmup_ratio > 0:
@@ -281,7 +307,8 @@ def main(argv: list[str] | None = None) -> dict:
                             train_texts=train_texts, parent_adapter=cfg.policy.init_adapter)
     if world.is_main:
         save_adapter(model, out / "adapter", base_model=cfg.model.name, train_texts=train_texts,
-                     parent_adapter=cfg.policy.init_adapter, extra_meta={"mode": cfg.data.mode, "steps": steps})
+                     parent_adapter=cfg.policy.init_adapter,
+                     extra_meta={"mode": cfg.data.mode, "retain": cfg.data.retain, "steps": steps})
     logger.close()
     world.barrier()
     world.close()

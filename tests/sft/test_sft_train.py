@@ -63,6 +63,61 @@ def test_refusal_only_excludes_benign_rows():
     assert all(c in REFUSAL_TEMPLATES for _, c in ex)
 
 
+def test_retain_mixes_answers_for_the_splits_benign_prompts_only(tmp_path):
+    from data.templates import REFUSAL_TEMPLATES
+    from sft.train import load_examples
+
+    rows = [json.loads(x) for x in Path(TRAIN).read_text().splitlines()]
+    benign = [r["text"] for r in rows if r["label"] == "benign"]
+    retain = tmp_path / "retain.jsonl"
+    # answers to 3 of the split's benign prompts, plus one to a prompt the split does not have
+    pairs = [{"prompt": p, "completion": f"answer {i}"} for i, p in enumerate(benign[:3])]
+    pairs.append({"prompt": "a held-out prompt", "completion": "never trained on"})
+    retain.write_text("".join(json.dumps(r) + "\n" for r in pairs))
+    ex = load_examples(TRAIN, "refusal_only", str(retain))
+    assert len(ex) == 48 + 3
+    assert sorted(c for _, c in ex if c not in REFUSAL_TEMPLATES) == ["answer 0", "answer 1", "answer 2"]
+    assert ("a held-out prompt", "never trained on") not in ex
+    assert dict(ex)[benign[1]] == "answer 1"
+    # refusals and answers are interleaved, so data.max_train_rows keeps both kinds
+    assert any(c not in REFUSAL_TEMPLATES for _, c in ex[:20])
+
+
+def test_retain_without_a_matching_prompt_is_an_error(tmp_path):
+    from data.readers import DataError
+    from sft.train import load_examples
+
+    retain = tmp_path / "retain.jsonl"
+    retain.write_text(json.dumps({"prompt": "nothing in the split", "completion": "x"}) + "\n")
+    with pytest.raises(DataError, match="retain.jsonl: no answer matches a benign prompt"):
+        load_examples(TRAIN, "refusal_only", str(retain))
+
+
+def test_shipped_benign_answers_are_clean_retain_pairs():
+    from reward.refusal import refusal_probability
+    from sft.make_benign_answers import OUT, PROMPTS
+
+    rows = [json.loads(x) for x in OUT.read_text().splitlines()]
+    prompts = {json.loads(x)["text"] for x in PROMPTS.read_text().splitlines()}
+    assert len(rows) >= 300 and all(r["prompt"] in prompts for r in rows)
+    assert max(refusal_probability([r["completion"] for r in rows], "markers")) == 0.0
+    assert all(r["completion"][-1] in ".!?" or len(r["completion"].split()) < 80 for r in rows)
+
+
+def test_answers_from_responses_trims_cut_answers_and_drops_refusals():
+    from sft.make_benign_answers import answers_from_responses
+
+    rows = [
+        {"prompt": "p1", "response": "Boil the water in a large pot. Add the pasta and stir it for ten",
+         "finish_reason": "length"},
+        {"prompt": "p2", "response": "I can't help with that request.", "finish_reason": "stop"},
+        {"prompt": "p3", "response": "Water freezes at zero degrees Celsius at sea level", "finish_reason": "stop"},
+        {"prompt": "p4", "response": "a list of numbers without any end", "finish_reason": "length"},
+    ]
+    got = {r["prompt"]: r["completion"] for r in answers_from_responses(rows)}
+    assert got == {"p1": "Boil the water in a large pot.", "p3": "Water freezes at zero degrees Celsius at sea level"}
+
+
 def _refusal_rate(model, tok, prompts, system_prompt) -> float:
     from data.chat import format_prompt
     from reward.refusal import refusal_probability
