@@ -101,7 +101,8 @@ def test_shipped_benign_answers_are_clean_retain_pairs():
     prompts = {json.loads(x)["text"] for x in PROMPTS.read_text().splitlines()}
     assert len(rows) >= 300 and all(r["prompt"] in prompts for r in rows)
     assert max(refusal_probability([r["completion"] for r in rows], "markers")) == 0.0
-    assert all(r["completion"][-1] in ".!?" or len(r["completion"].split()) < 80 for r in rows)
+    assert len({r["prompt"] for r in rows}) == len(rows)  # one answer per prompt
+    assert min(len(r["completion"].split()) for r in rows) >= 5  # the generator's floor
 
 
 def test_answers_from_responses_trims_cut_answers_and_drops_refusals():
