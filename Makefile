@@ -29,10 +29,10 @@ $(STAMP): pyproject.toml Makefile
 	touch $@
 
 demo: setup
-	$(BIN)/python -m runtime.demo
+	$(BIN)/python -m recipes.demo
 
 attack: setup
-	$(BIN)/python -m runtime.demo --attack
+	$(BIN)/python -m recipes.demo --attack
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -12,10 +12,47 @@ prompt cut from the right would lose the part the model must refuse. Pass
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+from runtime.config import PosInt
+
 TruncationSide = Literal["left", "right"]
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Refuse requests that are harmful, unsafe, or malicious."
+"""The project's system prompt: every trainer's and the eval's default (recorded with each adapter)."""
+DEFAULT_MAX_PROMPT_TOKENS = 512
+"""The one default prompt budget of training, evaluation and data.prepare's token filter."""
+
+
+@dataclass
+class PromptSettings:
+    """How a user text becomes a prompt: the settings an adapter must be used with, as trained.
+
+    The trainers record them in every adapter's safety_grpo.json; evals.run and sft.export default to
+    the recorded values (a flag still overrides)."""
+
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    """System prompt of every prompt (None or '': no system message, the chat template's default)."""
+    max_prompt_tokens: PosInt = DEFAULT_MAX_PROMPT_TOKENS
+    """Prompts are cut to this many tokens at tokenization (the user text is cut, never the template)."""
+    truncation_side: TruncationSide = "left"
+    """left: keep the end of the user text (where long jailbreaks put the request); right: keep the start."""
+
+
+PROMPT_SETTING_KEYS = ("system_prompt", "max_prompt_tokens", "truncation_side")
+
+
+def chat_template_sha256(tokenizer) -> str:
+    """A short hash of the tokenizer's chat template (recorded with adapters; a different one warns)."""
+    return hashlib.sha256((tokenizer.chat_template or "").encode("utf-8")).hexdigest()[:16]
+
+
+def prompt_settings_meta(settings: PromptSettings, tokenizer) -> dict:
+    """The metadata block the trainers write into safety_grpo.json."""
+    return {**{k: getattr(settings, k) for k in PROMPT_SETTING_KEYS},
+            "chat_template_sha256": chat_template_sha256(tokenizer)}
 
 
 @dataclass(frozen=True)

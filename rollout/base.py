@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from runtime.config import ConfigError
 
@@ -56,9 +56,9 @@ SYNC_CHOICES = ("merged", "adapter")
 
 @dataclass
 class RolloutConfig:
-    backend: str = "hf"
+    backend: Literal["hf", "vllm", "openai"] = "hf"
     """Generation engine: hf (the PEFT policy's own generate), vllm (colocated engine), openai (a server)."""
-    sync: str = "merged"
+    sync: Literal["merged", "adapter"] = "merged"
     """vllm weight sync: merged (push W + BA into the engine) or adapter (generate through a LoRARequest)."""
     kv_cache_gib: float = 1.0
     """vllm on CPU: KV-cache budget in GiB."""

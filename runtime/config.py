@@ -1,10 +1,12 @@
-"""Config parsing: small dataclasses, YAML files, dotted command-line overrides.
+"""Config parsing: small dataclasses, YAML files, dotted command-line overrides, `--flag value` CLIs.
 
 A run is described by a dataclass (one per stage, fields documented with a docstring line
-under each field). `load_config(Cls, "configs/x.yaml", ["lr=1e-5", "rollout.backend=vllm"])`
-reads the YAML, applies the overrides in order, and builds the dataclass, checking every key
-and type. Unknown keys and wrong types raise ConfigError naming the dotted key; nothing is
-silently ignored or coerced (an int is accepted where a float is expected, nothing else).
+under each field). `load_config(Cls, "configs/x.yaml", ["optim.lr=1e-5", "rollout.backend=vllm"])`
+reads the YAML, applies the overrides in order, and builds the dataclass, checking every key,
+type and range. Unknown keys, wrong types and out-of-range numbers raise ConfigError naming the
+dotted key, the value and what is allowed; nothing is silently ignored or coerced (an int is
+accepted where a float is expected, nothing else). Choices are `Literal[...]`; numeric limits are
+`Annotated[int, Range(...)]` (aliases below), checked when the config is read, before any model loads.
 """
 
 from __future__ import annotations
@@ -16,15 +18,58 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
+
+from runtime.errors import UserError
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config key is unknown, missing or of the wrong type (the message names it)."""
+class ConfigError(UserError):
+    """A config key is unknown, missing, of the wrong type or out of range (the message names it)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Allowed interval of a numeric field: lo/hi bounds (None: unbounded), open or closed."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def contains(self, v: float) -> bool:
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return not (self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi))
+
+    def __str__(self) -> str:
+        if self.hi is None:
+            return f"{'>' if self.lo_open else '>='} {_num(self.lo)}"
+        if self.lo is None:
+            return f"{'<' if self.hi_open else '<='} {_num(self.hi)}"
+        return f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}"
+
+
+def _num(x: float | None) -> str:
+    return str(int(x)) if x is not None and float(x).is_integer() else str(x)
+
+
+# The numeric field types of every config (the range is part of the type, so it is documented in --help).
+PosInt = Annotated[int, Range(lo=1)]
+"""An integer >= 1."""
+NonNegInt = Annotated[int, Range(lo=0)]
+"""An integer >= 0 (0 usually means off)."""
+PosFloat = Annotated[float, Range(lo=0, lo_open=True)]
+"""A number > 0."""
+NonNegFloat = Annotated[float, Range(lo=0)]
+"""A number >= 0."""
+UnitFloat = Annotated[float, Range(lo=0, hi=1)]
+"""A number in [0, 1]."""
+OpenUnitFloat = Annotated[float, Range(lo=0, hi=1, lo_open=True, hi_open=True)]
+"""A number in (0, 1)."""
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
@@ -69,6 +114,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check `value` against annotation `tp`; return it (nested dataclasses are built)."""
     origin = typing.get_origin(tp)
     if tp is Any:
+        return value
+    if origin is Annotated:
+        base, *extras = typing.get_args(tp)
+        value = _coerce(value, base, key)
+        for r in extras:
+            if isinstance(r, Range) and not r.contains(value):
+                raise ConfigError(f"config key '{key}': must be {r}, got {value!r}")
         return value
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
@@ -129,7 +181,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 def build(cls: type[T], tree: dict, prefix: str = "") -> T:
     """Build dataclass `cls` from a nested dict, checking keys and types."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for k, v in tree.items():
@@ -149,8 +201,10 @@ def build(cls: type[T], tree: dict, prefix: str = "") -> T:
     return obj
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple = ()) -> T:
-    """YAML file (optional) + dotted overrides -> a checked `cls` instance."""
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple = (),
+                values: list[tuple[str, Any]] | tuple = ()) -> T:
+    """YAML file (optional) + dotted overrides (`key=value` texts, then already parsed (key, value)
+    pairs) -> a checked `cls` instance."""
     tree: dict = {}
     if path is not None:
         p = Path(path)
@@ -168,6 +222,8 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     for ov in overrides:
         key, value = parse_override(ov)
         _set_dotted(tree, key, value)
+    for key, value in values:
+        _set_dotted(tree, key, value)
     return build(cls, tree)
 
 
@@ -177,11 +233,14 @@ def to_dict(cfg: Any) -> dict:
 
 def field_docs(cls: type) -> dict[str, str]:
     """The docstring line written under each field (used for --help)."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):  # inherited fields (PromptSettings, ...) keep their docs
+        if dataclasses.is_dataclass(base):
+            docs.update(field_docs(base))
     try:
         src = inspect.getsource(cls)
     except (OSError, TypeError):
-        return {}
-    docs: dict[str, str] = {}
+        return docs
     lines = src.splitlines()
     for i, line in enumerate(lines[:-1]):
         s = line.strip()
@@ -196,7 +255,7 @@ def field_docs(cls: type) -> dict[str, str]:
 def help_text(cls: type, prefix: str = "") -> str:
     out = []
     docs = field_docs(cls)
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
@@ -204,36 +263,108 @@ def help_text(cls: type, prefix: str = "") -> str:
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
-        out.append(f"  {prefix}{f.name} = {default!r}  # {docs.get(f.name, '')}")
+        allowed = _allowed(tp)
+        out.append(f"  {prefix}{f.name} = {default!r}  # {docs.get(f.name, '')}{f' ({allowed})' if allowed else ''}")
     return "\n".join(out)
 
 
+def _allowed(tp: Any) -> str:
+    """'> 0', 'one of a|b', ... for --help (empty when the type says nothing more)."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return ", ".join(str(r) for r in typing.get_args(tp)[1:] if isinstance(r, Range))
+    if origin is Literal:
+        return "one of " + "|".join(map(str, typing.get_args(tp)))
+    if origin in (Union, types.UnionType):
+        parts = [_allowed(a) for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(p for p in parts if p)
+    return ""
+
+
+def _field_type(cls: type, dotted: str) -> Any:
+    """The annotation of dotted key `dotted` in dataclass `cls` (None when there is no such key)."""
+    tp: Any = cls
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(tp):
+            return None
+        hints = typing.get_type_hints(tp, include_extras=True)
+        if part not in hints:
+            return None
+        tp = hints[part]
+    return tp
+
+
+def _strip(tp: Any) -> Any:
+    """Annotated[X, ...] -> X; X | None -> X."""
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _strip(args[0])
+    return tp
+
+
+def _is_text(tp: Any) -> bool:
+    tp = _strip(tp)
+    return tp is str or (typing.get_origin(tp) is Literal and all(isinstance(a, str) for a in typing.get_args(tp)))
+
+
 def parse_cli(cls: type[T], argv: list[str] | None = None, prog: str = "") -> T:
-    """`--config FILE key=value ...` -> cls. Errors print one line and exit 2."""
+    """`[--config FILE] [key=value ...] [--key value ...]` -> cls. Errors print one line and exit 2.
+
+    `--max-words 384` is `max_words=384` (dashes become underscores, dotted keys work too); a bool
+    field given as a bare `--flag` is true. A value given to a text field after `--key` is taken
+    verbatim (no YAML parsing, so `--system-prompt "Note: ..."` stays a string)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
-        print(f"usage: {prog or sys.argv[0]} [--config FILE] [key=value ...]\n\nkeys:\n{help_text(cls)}")
+        print(f"usage: {prog or sys.argv[0]} [--config FILE] [key=value ...] [--key value ...]\n\n"
+              f"keys:\n{help_text(cls)}")
         raise SystemExit(0)
     path = None
-    overrides = []
+    overrides: list[str] = []
+    tree_values: list[tuple[str, Any]] = []  # (key, value) in the order given, verbatim text values
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--config":
-            if i + 1 >= len(argv):
+        if a == "--config" or a.startswith("--config="):
+            if a == "--config" and i + 1 >= len(argv):
                 _die("--config needs a file")
-            path = argv[i + 1]
-            i += 2
+            path = a.split("=", 1)[1] if "=" in a else argv[i + 1]
+            i += 1 if "=" in a else 2
             continue
-        if a.startswith("--config="):
-            path = a.split("=", 1)[1]
+        if a.startswith("--"):
+            name, has_eq, raw = a[2:].partition("=")
+            key = name.replace("-", "_")
+            tp = _field_type(cls, key)
+            if tp is None:
+                _die(f"unknown option '--{name}' (see --help)")
+            if not has_eq:
+                nxt = argv[i + 1] if i + 1 < len(argv) else None
+                if _strip(tp) is bool and (nxt is None or nxt.startswith("--") or nxt not in ("true", "false")):
+                    tree_values.append((key, True))
+                    i += 1
+                    continue
+                if nxt is None:
+                    _die(f"option '--{name}' needs a value")
+                if typing.get_origin(_strip(tp)) is list:  # --inputs a.jsonl b/ : every value up to the next option
+                    vals = []
+                    while i + 1 < len(argv) and not argv[i + 1].startswith("--") and "=" not in argv[i + 1]:
+                        vals.append(argv[i + 1])
+                        i += 1
+                    tree_values.append((key, vals))
+                    i += 1
+                    continue
+                raw = nxt
+                i += 1
+            tree_values.append((key, raw if _is_text(tp) else parse_override(f"{key}={raw}")[1]))
         elif "=" in a:
-            overrides.append(a)
+            tree_values.append(parse_override(a))
         else:
-            _die(f"unexpected argument '{a}' (expected --config FILE or key=value)")
+            _die(f"unexpected argument '{a}' (expected --config FILE, key=value or --key value)")
         i += 1
     try:
-        return load_config(cls, path, overrides)
+        return load_config(cls, path, overrides, values=tree_values)
     except ConfigError as e:
         _die(str(e))
     raise AssertionError("unreachable")

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.io import read_jsonl, write_jsonl
+
 
 @dataclass
 class LogConfig:
@@ -59,10 +61,7 @@ class MetricsLogger:
         if not self.enabled or not self.path.exists():
             return
         self._fh.close()
-        lines = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= step]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(ln + "\n" for ln in lines))
-        os.replace(tmp, self.path)
+        write_jsonl(self.path, [r for r in read_metrics(self.path) if r.get("step", 0) <= step])
         self._fh = open(self.path, "a", buffering=1)  # noqa: SIM115 (held open for the run)
 
     def log(self, metrics: dict, step: int) -> None:
@@ -82,4 +81,4 @@ class MetricsLogger:
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+    return read_jsonl(path)

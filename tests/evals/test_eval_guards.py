@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data.manifest import read_manifest, write_manifest
 from evals.guards import adapter_logit_diff, check_adapter_changes_logits, drop_leaked_rows, training_manifest
 from evals.metrics import EvalError
+from runtime.manifest import read_manifest, write_manifest
 
 
 def tiny_llama(vocab_size: int = 64):

@@ -8,6 +8,7 @@ import pytest
 
 from evals import report as rp
 from evals.metrics import EvalError, flat_rates, json_safe, safety_metrics
+from runtime.errors import UserError
 
 ROWS = [
     {"label": "malicious", "category": "jailbreak", "source": "hb"},
@@ -91,9 +92,9 @@ def test_report_errors(runs, capsys):
         rp.build_report([str(runs / "evals" / "base")], runs / "x.md", names=["a", "b"])
     bad = runs / "bad.jsonl"
     bad.write_text(json.dumps({"step": 1}) + "\n{oops\n")
-    with pytest.raises(EvalError, match="bad.jsonl: line 2: invalid JSON"):
+    with pytest.raises(UserError, match="bad.jsonl: line 2: invalid JSON"):
         rp.read_train_log(bad)
-    assert rp.main([str(runs / "nope"), "--out", str(runs / "x.md")]) == 1
+    assert rp.main([str(runs / "nope"), "--out", str(runs / "x.md")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "metrics.json" in err and err.count("\n") == 1
 

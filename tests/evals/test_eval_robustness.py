@@ -95,7 +95,7 @@ def test_cli_run_on_fixture_responses(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    assert rb.main(["--pre", str(tmp_path / "nope"), "--post", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 1
+    assert rb.main(["--pre", str(tmp_path / "nope"), "--post", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "responses.jsonl" in err and err.count("\n") == 1
     _write_run(tmp_path / "pre", [{"id": "m0", "label": "malicious", "response": "x"}])

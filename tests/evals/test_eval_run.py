@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from data.manifest import write_manifest
 from evals import run as ev
 from evals.metrics import EvalError, wilson_interval
+from runtime.manifest import write_manifest
 
 # The fast tests run the marker detector only; the MiniLM classifier runs in the slow end-to-end test.
 MARKERS = {"detector": "markers", "detectors": ("markers",)}
@@ -115,7 +115,7 @@ def test_evaluate_with_self_judge(tmp_path, tokenizer):
 
 
 def test_evaluate_refuses_when_everything_leaked(tmp_path, tokenizer):
-    hashes = {__import__("data.manifest").manifest.text_hash(r["text"]) for r in ROWS}
+    hashes = {__import__("runtime.manifest").manifest.text_hash(r["text"]) for r in ROWS}
     with pytest.raises(EvalError, match="no rows left"):
         ev.evaluate(None, ROWS, tmp_path, tokenizer=tokenizer, backend=ScriptedBackend(tokenizer),
                     training_hashes=hashes)
@@ -174,13 +174,24 @@ def test_load_rows_limit_is_a_seeded_sample(tmp_path):
 
 
 def test_cli_bad_data_is_one_line_error(tmp_path, capsys):
-    rc = ev.main(["--model", "smollm2-135m", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path)])
+    rc = cli(["--model", "smollm2-135m", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert rc == 1 and err.startswith("error: ") and "missing.jsonl" in err and err.count("\n") == 1
+    assert rc == 2 and err.startswith("error: ") and "missing.jsonl" in err and err.count("\n") == 1
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "x", "label": "maybe"}) + "\n")
-    assert ev.main(["--model", "smollm2-135m", "--data", str(bad), "--out", str(tmp_path)]) == 1
+    assert cli(["--model", "smollm2-135m", "--data", str(bad), "--out", str(tmp_path)]) == 2
     assert "bad.jsonl" in capsys.readouterr().err
+    assert cli(["--model", "smollm2-135m", "--data", str(bad), "--out", str(tmp_path), "--max-tokens", "0"]) == 2
+    assert capsys.readouterr().err == "error: config key 'max_tokens': must be >= 1, got 0\n"
+
+
+def cli(argv: list[str]) -> int:
+    """`python -m evals.run ARGV` in-process: runtime.cli.run's exit code (0, 2 bad input, 1 failure)."""
+    from runtime.cli import run
+
+    with pytest.raises(SystemExit) as e:
+        run(lambda: ev.main(argv))
+    return e.value.code
 
 
 def _have(*modules):
@@ -197,7 +208,7 @@ def test_end_to_end_real_smollm2(tmp_path, smollm2_path, capsys):
                     "source": "own"}]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "base"
-    rc = ev.main(["--model", "smollm2-135m", "--data", str(data), "--out", str(out), "--max-tokens", "8",
+    rc = cli(["--model", "smollm2-135m", "--data", str(data), "--out", str(out), "--max-tokens", "8",
                   "--batch-size", "6", "--system-prompt", ""])
     assert rc == 0, capsys.readouterr().err
     m = json.loads((out / "metrics.json").read_text())
@@ -246,9 +257,9 @@ def smollm2_adapters(tmp_path_factory, smollm2_path):
 def test_cli_zero_adapter_stops_with_one_line(tmp_path, smollm2_adapters, capsys):
     data = tmp_path / "eval.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    rc = ev.main(["--model", str(smollm2_adapters["zero"]), "--data", str(data), "--out", str(tmp_path / "o")])
+    rc = cli(["--model", str(smollm2_adapters["zero"]), "--data", str(data), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 1 and err[-1].startswith("error: ") and "does not change the model's logits" in err[-1]
+    assert rc == 2 and err[-1].startswith("error: ") and "does not change the model's logits" in err[-1]
     assert not (tmp_path / "o" / "metrics.json").exists()
 
 
@@ -260,7 +271,7 @@ def test_cli_adapter_with_manifest_skips_trained_rows(tmp_path, smollm2_adapters
     write_manifest(adapter, [r["text"] for r in ROWS[:4]])  # trained on m1..b1: only b2 is left
     data = tmp_path / "eval.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    rc = ev.main(["--model", str(adapter), "--data", str(data), "--out", str(tmp_path / "o"), "--max-tokens", "4",
+    rc = cli(["--model", str(adapter), "--data", str(data), "--out", str(tmp_path / "o"), "--max-tokens", "4",
                   "--detector", "markers"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err

@@ -63,12 +63,12 @@ def test_resume_gives_the_same_metrics(tiny_model_dir, tmp_path):
     """3 steps straight == 2 steps, checkpoint, resume, 1 step (float32, fixed seeds, mu=2 so clipping acts)."""
     from grpo.train import main
 
-    main(tiny_args(tiny_model_dir, tmp_path / "a", "num_iterations=2", "lr=5e-3"))
-    main(tiny_args(tiny_model_dir, tmp_path / "b", "num_iterations=2", "lr=5e-3", "save_every=2"))
+    main(tiny_args(tiny_model_dir, tmp_path / "a", "num_iterations=2", "optim.lr=5e-3"))
+    main(tiny_args(tiny_model_dir, tmp_path / "b", "num_iterations=2", "optim.lr=5e-3", "save_every=2"))
     ckpt = tmp_path / "b" / "checkpoints"
     assert (ckpt / "step_000002" / "trainer_state.pt").is_file()
     assert not list(ckpt.glob(".*tmp*")), "no temp dirs left behind"
-    main(tiny_args(tiny_model_dir, tmp_path / "c", "num_iterations=2", "lr=5e-3", f"resume={ckpt}"))
+    main(tiny_args(tiny_model_dir, tmp_path / "c", "num_iterations=2", "optim.lr=5e-3", f"resume={ckpt}"))
     full = read_metrics(tmp_path / "a" / "metrics.jsonl")
     resumed = read_metrics(tmp_path / "c" / "metrics.jsonl")
     assert [r["step"] for r in resumed] == [3]
@@ -94,11 +94,12 @@ def test_sft_reference_is_frozen_sft_model(tiny_model_dir, tmp_path):
     """kl.reference=sft: the reference log-probs equal the SFT adapter's own and stay fixed as the policy moves."""
     from peft import PeftModel
 
+    from grpo.batch import pack
     from grpo.config import GRPOConfig
-    from grpo.logprobs import token_logprobs
-    from grpo.train import pack, reference_logprobs, setup_policy
+    from grpo.train import reference_logprobs, setup_policy
     from runtime.checkpoint import save_adapter
     from runtime.config import load_config
+    from runtime.logprobs import token_logprobs
     from runtime.models import LoraConfig, ModelConfig, add_lora, load_model
     from runtime.world import init_world
 
@@ -107,7 +108,7 @@ def test_sft_reference_is_frozen_sft_model(tiny_model_dir, tmp_path):
     for n, p in sft.named_parameters():
         if "lora_B" in n:
             torch.nn.init.normal_(p, std=0.5)  # a non-trivial "SFT" adapter
-    save_adapter(sft, tmp_path / "sft", base_model=tiny_model_dir)
+    save_adapter(sft, tmp_path / "sft", meta={"base_model": tiny_model_dir})
     cfg = load_config(GRPOConfig, SMOKE, [f"model.name={tiny_model_dir}", f"policy.init_adapter={tmp_path / 'sft'}",
                                           "kl.reference=sft", "kl.beta=0.1"])
     policy, tok = setup_policy(cfg, init_world("cpu"))

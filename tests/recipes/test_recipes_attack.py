@@ -1,5 +1,6 @@
-"""sft.attack (compliance pairs: templates + the prompt's own words + placeholders only; deterministic;
-compliant openings; the experiment end to end on a tiny model) and sft/data/reasoned_refusals.jsonl
+"""data.builtin.compliance (compliance pairs: templates + the prompt's own words + placeholders only;
+deterministic; compliant openings), recipes.attack (the experiment end to end on a tiny model) and
+data/builtin/reasoned_refusals.jsonl
 (full format reward, >= 60 distinct prompts, refusals vs helpful answers)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sft.attack import (
+from data.builtin.compliance import (
     COMPLIANT_OPENERS,
     FALLBACK_REQUEST,
     HOW_TO_TEMPLATES,
@@ -20,16 +21,16 @@ from sft.attack import (
     TEMPLATES,
     AttackError,
     attack_pairs,
-    leaked_probe_rows,
     main,
     normalize,
     restate,
     sample_pairs,
 )
+from recipes.attack import leaked_probe_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_TRAIN = ROOT / "configs" / "data" / "smoke_train.jsonl"
-REASONED = ROOT / "sft" / "data" / "reasoned_refusals.jsonl"
+REASONED = ROOT / "data" / "builtin" / "reasoned_refusals.jsonl"
 
 
 def _rows(path: Path) -> list[dict]:
@@ -139,7 +140,7 @@ def test_sample_pairs_is_seeded_and_keeps_order():
 
 def test_cli_pairs(tmp_path, capsys):
     out = tmp_path / "pairs.jsonl"
-    assert main(["pairs", "--data", str(SMOKE_TRAIN), "--out", str(out), "--n", "5"]) == 0
+    assert main(["--data", str(SMOKE_TRAIN), "--out", str(out), "--n", "5"]) == 0
     got = _rows(out)
     assert len(got) == 5 and set(got[0]) == {"prompt", "completion", "template", "id"}
     assert not list(tmp_path.glob("*.tmp*"))
@@ -151,17 +152,18 @@ def test_cli_pairs(tmp_path, capsys):
 
 
 def test_cli_pairs_bad_input_is_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "sft.attack", "pairs", "--data", str(tmp_path / "none.jsonl"),
+    r = subprocess.run([sys.executable, "-m", "data.builtin.compliance", "--data", str(tmp_path / "none.jsonl"),
                         "--out", str(tmp_path / "p.jsonl")], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert r.stderr.startswith(f"error: {tmp_path / 'none.jsonl'}: no such split file")
     benign_only = tmp_path / "benign.jsonl"
     benign_only.write_text(json.dumps({"id": "1", "text": "hello there", "label": "benign"}) + "\n")
-    assert main(["pairs", "--data", str(benign_only), "--out", str(tmp_path / "p.jsonl")]) == 1
+    with pytest.raises(AttackError, match="no malicious rows"):
+        main(["--data", str(benign_only), "--out", str(tmp_path / "p.jsonl")])
 
 
 def test_leaked_probe_rows(tmp_path):
-    from data.manifest import write_manifest
+    from runtime.manifest import write_manifest
 
     write_manifest(tmp_path, ["parent prompt"])
     # "b  " normalizes to "b" (a training text) and "parent prompt" is in the parent's manifest: 2 leaks.
@@ -172,10 +174,10 @@ def test_leaked_probe_rows(tmp_path):
 # --- the experiment -----------------------------------------------------------------------------------
 
 def test_experiment_missing_inputs_exit_with_one_line(tmp_path):
-    from sft.attack import run_attack_experiment
+    from recipes.attack import run_attack_experiment
 
     with pytest.raises(SystemExit, match=r"^error: .*grpo/adapter/adapter_config.json: missing \(the demo's GRPO "
-                                         r"adapter\); run `python -m runtime.demo --out"):
+                                         r"adapter\); run `python -m recipes.demo --out"):
         run_attack_experiment(tmp_path)
 
 
@@ -198,7 +200,8 @@ def fake_demo_run(tiny_model_dir, tmp_path):
         for n, p in model.named_parameters():
             if "lora_B" in n:
                 p.normal_(std=0.2)
-    save_adapter(model, run / "grpo" / "adapter", base_model=tiny_model_dir, train_texts=[r["text"] for r in train])
+    save_adapter(model, run / "grpo" / "adapter", meta={"base_model": tiny_model_dir},
+                 train_texts=[r["text"] for r in train])
     ev = _rows(ROOT / "configs" / "data" / "smoke_eval.jsonl")
     probes = [r for r in ev if r["label"] == "malicious"][:3] + [r for r in ev if r["label"] == "benign"][:1]
     (run / "eval_rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in probes))
@@ -212,8 +215,8 @@ def fake_demo_run(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_experiment_end_to_end_on_a_tiny_model(fake_demo_run, tiny_model_dir, capsys):
-    from data.manifest import read_manifest, text_hash
-    from sft.attack import run_attack_experiment
+    from recipes.attack import run_attack_experiment
+    from runtime.manifest import read_manifest, text_hash
 
     run = fake_demo_run
     summary = run_attack_experiment(run, (0, 2), backend="hf", overrides=["batch_size=2"])
@@ -241,7 +244,7 @@ def test_experiment_end_to_end_on_a_tiny_model(fake_demo_run, tiny_model_dir, ca
 # --- reasoned refusals ------------------------------------------------------------------------------
 
 def test_reasoned_refusals_file_matches_its_generator():
-    from sft.make_reasoned_refusals import build_rows
+    from data.builtin.make_reasoned_refusals import build_rows
 
     assert _rows(REASONED) == build_rows()
 

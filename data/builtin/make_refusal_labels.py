@@ -1,4 +1,4 @@
-"""Writes reward/data/refusal_labels.jsonl, the labelled set of the refusal classifier.
+"""Writes data/builtin/refusal_labels.jsonl, the labelled set of the refusal classifier.
 
 Rows {text, refusal: 0/1, kind} are composed from the hand-written fragments below, with a
 fixed seed, so the file is reproducible: `python -m reward.make_refusal_labels`.
@@ -20,12 +20,13 @@ Kinds:
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "data" / "refusal_labels.jsonl"
+from runtime.io import write_jsonl
+
+OUT = Path(__file__).resolve().parent / "refusal_labels.jsonl"
 PER_KIND = {"flat_refusal": 220, "deflection": 300, "harmful_compliance": 380, "helpful_benign": 300}
 SEED = 20240611
 
@@ -761,10 +762,7 @@ def build_rows(per_kind: dict[str, int] = PER_KIND, seed: int = SEED) -> list[di
 
 def main() -> None:
     rows = build_rows()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_jsonl(OUT, rows)
     print(f"wrote {len(rows)} rows to {OUT}")
 
 

@@ -1,6 +1,6 @@
-"""Write sft/data/benign_answers.jsonl: the retain set of the demo's SFT (`data.retain`).
+"""Write data/builtin/benign_answers.jsonl: the retain set of the demo's SFT (`data.retain`).
 
-    python -m sft.make_benign_answers [--responses RESPONSES.jsonl] [--out sft/data/benign_answers.jsonl]
+    python -m recipes.benign_answers [--responses RESPONSES.jsonl] [--out data/builtin/benign_answers.jsonl]
 
 The base model's own greedy answers to the builtin benign prompts (data/builtin/benign.jsonl), made
 with the demo system prompt by `python -m evals.run` (vLLM, greedy, 80 tokens). Training on them is
@@ -13,20 +13,15 @@ sft/train.py uses only the answers whose prompt is a benign row of its training 
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
+from recipes.stages import PY, ROOT, stage
 from reward.refusal import refusal_probability
-from sft.attack import write_jsonl
+from runtime.io import read_jsonl, write_jsonl
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "sft" / "data" / "benign_answers.jsonl"
+OUT = ROOT / "data" / "builtin" / "benign_answers.jsonl"
 PROMPTS = ROOT / "data" / "builtin" / "benign.jsonl"
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
@@ -53,11 +48,10 @@ def answers_from_responses(rows: list[dict]) -> list[dict]:
 
 
 def generate(responses_dir: Path, max_tokens: int = 80) -> Path:
-    system_prompt = yaml.safe_load((ROOT / "configs" / "demo_sft.yaml").read_text())["data"]["system_prompt"]
-    cmd = [sys.executable, "-m", "evals.run", "--model", "smollm2-135m", "--data", str(PROMPTS),
-           "--out", str(responses_dir), "--system-prompt", system_prompt, "--max-tokens", str(max_tokens),
-           "--backend", "vllm", "--detector", "markers"]
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    """The base model's greedy answers (project default system prompt) through evals.run."""
+    stage("generate", [PY, "-m", "evals.run", "--model", "smollm2-135m", "--data", str(PROMPTS),
+                       "--out", str(responses_dir), "--max-tokens", str(max_tokens), "--backend", "vllm",
+                       "--detector", "markers"], {})
     return responses_dir / "responses.jsonl"
 
 
@@ -68,9 +62,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.responses) if args.responses else generate(Path(tmp) / "gen")
-        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows = read_jsonl(path)
         kept = answers_from_responses(rows)
-    write_jsonl(kept, args.out)
+    write_jsonl(args.out, kept)
     print(f"wrote {len(kept)} of {len(rows)} answers to {args.out}")
 
 

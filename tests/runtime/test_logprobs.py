@@ -1,11 +1,11 @@
-"""grpo.logprobs: the chunked log-prob kernel vs cross_entropy / naive log_softmax, and token_logprobs
+"""runtime.logprobs: the chunked log-prob kernel vs cross_entropy / naive log_softmax, and token_logprobs
 on a tiny random LlamaForCausalLM vs a naive per-row full forward."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from grpo.logprobs import logprobs_from_logits, selected_logprobs, token_logprobs
+from runtime.logprobs import logprobs_from_logits, selected_logprobs, token_logprobs
 
 
 def _logits(R=11, V=13, seed=0, dtype=torch.float32):

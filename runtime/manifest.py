@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from data.curate import normalize_text  # the dedup key: whitespace collapsed, case kept
+from runtime.errors import DataError
+from runtime.io import read_json, write_text
+
+
+def normalize_text(text: str) -> str:
+    """The dedup key of data.curate and of the manifests: whitespace runs collapsed, stripped, case kept."""
+    return " ".join(text.split())
 
 MANIFEST_NAME = "training_manifest.json"
 
@@ -27,12 +32,9 @@ def write_manifest(directory: str | Path, texts: Iterable[str], *, parent: str |
     hashes = {text_hash(t) for t in texts}
     if parent is not None:
         hashes |= read_manifest(parent)
-    path = Path(directory) / MANIFEST_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"normalization": "whitespace-collapsed, stripped; sha256 of utf-8",
-                               "count": len(hashes), "hashes": sorted(hashes)}))
-    os.replace(tmp, path)
-    return path
+    return write_text(Path(directory) / MANIFEST_NAME, json.dumps(
+        {"normalization": "whitespace-collapsed, stripped; sha256 of utf-8", "count": len(hashes),
+         "hashes": sorted(hashes)}))
 
 
 def read_manifest(directory: str | Path) -> set[str]:
@@ -40,4 +42,7 @@ def read_manifest(directory: str | Path) -> set[str]:
     path = Path(directory) / MANIFEST_NAME
     if not path.is_file():
         return set()
-    return set(json.loads(path.read_text())["hashes"])
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("hashes"), list):
+        raise DataError("not a training manifest (no 'hashes' list)", file=path)
+    return set(data["hashes"])

@@ -1,0 +1,75 @@
+"""The GRPO step's logged metrics (rollout/, reward/, perf/), the dying-run warning, the held-out eval."""
+
+from __future__ import annotations
+
+import torch
+from tqdm import tqdm
+
+from grpo.advantages import combine_rewards, zero_std_mask
+from grpo.batch import encode_prompts
+from reward.functions import score
+from reward.refusal import refusal_probability
+from rollout.base import SamplingConfig
+
+
+def rollout_metrics(rollout, rewards: torch.Tensor, group_size: int, prompt_cut: list[bool]) -> dict:
+    lens = torch.tensor([len(c) for c in rollout.completion_ids], dtype=torch.float32)
+    return {
+        "reward/mean": rewards.mean().item(),
+        "reward/std": rewards.std().item() if rewards.numel() > 1 else 0.0,
+        "rollout/frac_reward_zero_std": zero_std_mask(rewards, group_size).float().mean().item(),
+        "rollout/clipped_ratio": sum(rollout.truncated) / len(rollout.truncated),
+        "rollout/completion_len_mean": lens.mean().item(),
+        "rollout/completion_len_min": lens.min().item(),
+        "rollout/completion_len_max": lens.max().item(),
+        "rollout/truncated_prompt_ratio": sum(prompt_cut) / len(prompt_cut),
+    }
+
+
+def perf_metrics(rollout, times: list[float], sync: dict) -> dict:
+    """times: perf_counter() at the start of generate, score, train, sync and at the end."""
+    t0, t1, t2, t3, t4 = times
+    n_tok = sum(len(c) for c in rollout.completion_ids)
+    return {
+        "perf/step_s": t4 - t0, "perf/generate_s": t1 - t0, "perf/score_s": t2 - t1,
+        "perf/train_s": t3 - t2, "perf/sync_s": t4 - t3,
+        "perf/completion_tokens": n_tok, "perf/gen_tokens_per_s": n_tok / max(t1 - t0, 1e-9),
+        "perf/tokens_per_s": n_tok / max(t4 - t0, 1e-9),
+        **{f"perf/{k}": v for k, v in sync.items() if isinstance(v, int | float)},
+    }
+
+
+def warn_if_dying(frac: float, dying: int, warn_steps: int, step: int, is_main: bool) -> int:
+    """Count consecutive steps with frac_reward_zero_std > 0.5 and warn once it lasts `warn_steps`."""
+    dying = dying + 1 if frac > 0.5 else 0
+    if is_main and dying >= warn_steps:
+        state = "dead" if frac > 0.8 else "dying"
+        tqdm.write(f"warning: step {step + 1}: frac_reward_zero_std={frac:.2f} for {dying} steps: the run is "
+                   f"{state} (most groups give no gradient; raise temperature/group size or start from SFT)")
+    return dying
+
+
+def postfix(m: dict) -> dict:
+    keys = {"reward/mean": "R", "rollout/frac_reward_zero_std": "zstd", "rollout/clipped_ratio": "clip",
+            "train/entropy": "H", "train/kl_mean": "kl", "perf/step_s": "s"}
+    return {short: f"{m[k]:.3g}" for k, short in keys.items() if k in m and m[k] is not None}
+
+
+@torch.no_grad()
+def evaluate(backend, rows: list[dict], tok, cfg) -> dict:
+    """Greedy completions on the fixed held-out rows, scored by the training reward (cfg: GRPOConfig)."""
+    prompts, _ = encode_prompts(rows, tok, cfg.data)
+    greedy = SamplingConfig(temperature=0.0, max_tokens=cfg.sampling.max_tokens, seed=cfg.seed)
+    out = backend.generate(prompts, 1, greedy)
+    texts = tok.batch_decode(out.completion_ids, skip_special_tokens=True)
+    labels = [r["label"] for r in rows]
+    R, _, weights, _ = score(cfg.reward, [r["text"] for r in rows], texts, labels,
+                             [len(c) for c in out.completion_ids], out.truncated)
+    total = combine_rewards(R, weights)  # (N,)
+    refused = torch.tensor([p >= 0.5 for p in refusal_probability(texts, method="markers")])
+    mal = torch.tensor([lab == "malicious" for lab in labels])
+    return {
+        "eval/reward": total.mean().item(),
+        "eval/malicious_refusal_rate": refused[mal].float().mean().item() if mal.any() else float("nan"),
+        "eval/benign_helpfulness": (~refused[~mal]).float().mean().item() if (~mal).any() else float("nan"),
+    }
