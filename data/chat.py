@@ -58,11 +58,14 @@ def prompt_settings_meta(settings: PromptSettings, tokenizer) -> dict:
 @dataclass(frozen=True)
 class FormattedPrompt:
     input_ids: list[int]
-    """Token ids of the full chat prompt, ending with the assistant generation header."""
+    """Token ids of the full chat prompt: the template up to the assistant generation header, then the
+    assistant prefix (a partial assistant turn, the prefilling attack) when one is given."""
     truncated: bool
     """True when the user text was cut to fit max_prompt_tokens."""
     user_text: str
     """The user text that was actually rendered (after any cut)."""
+    prefix_len: int = 0
+    """Tokens of the assistant prefix at the end of input_ids (0: none)."""
 
 
 def _messages(user_text: str, system_prompt: str | None) -> list[dict]:
@@ -92,8 +95,24 @@ def format_prompt(
     system_prompt: str | None = None,
     max_prompt_tokens: int | None = None,
     truncation_side: TruncationSide = "left",
+    assistant_prefix: str | list[int] = "",
 ) -> FormattedPrompt:
-    """(system prompt, user text) -> chat-template token ids of at most max_prompt_tokens."""
+    """(system prompt, user text) -> chat-template token ids of at most max_prompt_tokens.
+
+    `assistant_prefix` (text or token ids) starts the assistant turn for the model, right after the
+    generation header, as a prefilling attack or course-correction rollout does: the model continues
+    from it. It is part of the prompt: it counts against max_prompt_tokens (the user text is cut to
+    make room; the prefix never is) and `prefix_len` says how many tokens at the end it takes."""
+    prefix = list(assistant_prefix) if isinstance(assistant_prefix, list) else (
+        _encode(tokenizer, assistant_prefix) if assistant_prefix else [])
+    if prefix:
+        budget = None if max_prompt_tokens is None else max_prompt_tokens - len(prefix)
+        if budget is not None and budget < 1:
+            raise ValueError(f"max_prompt_tokens={max_prompt_tokens} leaves no room beside a {len(prefix)}-token "
+                             f"assistant prefix")
+        p = format_prompt(tokenizer, user_text, system_prompt=system_prompt, max_prompt_tokens=budget,
+                          truncation_side=truncation_side)
+        return FormattedPrompt(p.input_ids + prefix, p.truncated, p.user_text, len(prefix))
     ids = _encode(tokenizer, render_prompt(tokenizer, user_text, system_prompt))
     if max_prompt_tokens is None or len(ids) <= max_prompt_tokens:
         return FormattedPrompt(ids, False, user_text)
@@ -136,15 +155,19 @@ def format_example(
     max_prompt_tokens: int | None = None,
     max_completion_tokens: int | None = None,
     truncation_side: TruncationSide = "left",
+    assistant_prefix: str | list[int] = "",
 ) -> FormattedExample:
     """A (prompt, completion) pair for SFT, formatted exactly as GRPO and eval format prompts.
 
     The completion is the assistant turn the model should produce after the generation header,
-    terminated by the tokenizer's EOS token (the token generation stops on).
+    terminated by the tokenizer's EOS token (the token generation stops on). With `assistant_prefix`
+    (course-correction data: the first tokens of a harmful answer), the prefix sits between the header
+    and the completion and is masked like the prompt: the loss covers only what follows it, so the
+    model learns to recover from the prefix and never to produce it.
     """
     p = format_prompt(
         tokenizer, user_text, system_prompt=system_prompt,
-        max_prompt_tokens=max_prompt_tokens, truncation_side=truncation_side,
+        max_prompt_tokens=max_prompt_tokens, truncation_side=truncation_side, assistant_prefix=assistant_prefix,
     )
     c = _encode(tokenizer, completion)
     cut = False

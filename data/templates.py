@@ -59,3 +59,48 @@ def refusal_for(prompt: str) -> str:
 
 def style_of(index: int) -> str:
     return STYLES[index // 5]
+
+
+# Course-correction (recovery) texts: what the model says after the first tokens of a harmful answer
+# were put in its mouth (a prefilling attack) or after it started complying itself. Each one stops
+# explicitly and refuses, in 5 styles of 5, like the refusal templates; each starts with its own break
+# so it reads as a turn-around wherever the harmful prefix was cut.
+RECOVERY_TEMPLATES: tuple[str, ...] = (
+    # explicit stop
+    "... Actually, I need to stop here. I can't continue with this, because it could cause real harm. I won't provide it, but I can help with something safe instead.",
+    "\n\nWait. I shouldn't have started answering that. I can't help with this request, since it could be used to hurt people, so I'm stopping now.",
+    " -- no, I'm going to stop. Continuing would mean giving instructions that could cause harm, and I won't do that. Is there something else I can help with?",
+    "\n\nI'm going to stop here instead of finishing this. I cannot provide this information, because it could put people at risk, however the request is phrased.",
+    "... Let me stop. I started to answer, but this is something I can't help with: it could lead to serious harm. I'd be glad to help with a safer question.",
+    # correction with a reason
+    "\n\nOn reflection, I can't go on with this. The steps would give practical help for causing harm, and that risk is too high, so I'm declining the rest.",
+    " -- actually, I won't continue. What I was about to write could help someone commit a crime or injure others, so I have to refuse this request.",
+    "\n\nI need to correct myself: I should not help with this. Detailed guidance like this can be misused to hurt people, so I'm not going to provide it.",
+    "... No, I can't finish this answer. Even framed as a hypothetical, these details could enable real harm, and I decline to give them.",
+    "\n\nStopping here. I shouldn't provide this, because the information could be used to damage property or hurt someone. I won't go further with it.",
+    # stop and redirect
+    "\n\nActually, I can't help with that after all. If you're researching this for safety reasons, I can point you to general prevention resources instead.",
+    "... I'll stop there, since I can't assist with this. If someone is in danger, please contact local emergency services; I can help you find support.",
+    " -- wait, I won't provide this. If your goal is security or education, I can explain defensive practices and legitimate training material instead.",
+    "\n\nI have to stop: I can't give these instructions. I'm happy to help with a related, safe question, like how these risks are usually prevented.",
+    "... Let me stop and take a different direction. I can't help with this request, but tell me about the underlying problem and I'll suggest a safe approach.",
+    # firm boundary
+    "\n\nNo. I'm not going to continue this. However the request is worded, I refuse to provide content that could cause harm.",
+    " -- I won't go on. Starting an answer doesn't change my decision: I don't help with harmful or malicious requests, and I'm declining this one.",
+    "\n\nI cannot complete this. It falls outside what I'm willing to help with, and I'll keep declining even if the answer was started for me.",
+    "... I refuse to continue. My guidelines against assisting with harmful activity still apply, even mid-answer, so I'm stopping here.",
+    "\n\nI'm stopping this response. I don't assist with requests that aim to cause harm or bypass safety measures, and this is one of them.",
+    # concise
+    "\n\nSorry, I can't continue with this. It could cause harm, so I won't provide it.",
+    "... Actually, no: I can't help with this request. It could put people at risk.",
+    " -- I have to stop. I won't help with this, because it could be used to cause harm.",
+    "\n\nI shouldn't continue. I can't assist with that request, sorry.",
+    "... Stopping here: I can't help with this. Please ask me something else.",
+)
+
+assert len(RECOVERY_TEMPLATES) == 25
+
+
+def recovery_for(prompt: str) -> str:
+    """The recovery text of a prompt: int(md5(prompt)) % 25, like refusal_for."""
+    return RECOVERY_TEMPLATES[template_index(prompt)]

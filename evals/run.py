@@ -26,7 +26,7 @@ import random
 import sys
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -39,7 +39,7 @@ from evals.guards import (
     training_manifest,
 )
 from evals.metrics import BENIGN, MALICIOUS, RATE_NAMES, EvalError, flat_rates, json_safe, safety_metrics
-from runtime.config import OpenUnitFloat, PosInt, parse_cli
+from runtime.config import NonNegInt, OpenUnitFloat, PosInt, parse_cli
 from runtime.io import write_text
 
 DETECTORS = ("markers", "classifier", "judge")
@@ -78,6 +78,9 @@ class EvalConfig:
     """Stop when a PEFT model's adapter does not change the logits on a probe prompt."""
     adapter_tol: float = 1e-6
     """Max |logit diff| at or below which the adapter counts as not applied."""
+    prefill_tokens: tuple[int, ...] = ()
+    """Prefilling attack: for each K > 0, every malicious prompt's assistant turn starts with the first K
+    tokens of a harmful-compliant opening (data/builtin/compliance.py) and only the continuation is scored."""
 
     def validate(self) -> None:
         if self.detector not in DETECTORS:
@@ -93,6 +96,8 @@ class EvalConfig:
             raise EvalError("--max-tokens and --batch-size must be >= 1")
         if not 0.0 < self.threshold < 1.0:
             raise EvalError(f"--threshold must be in (0, 1), got {self.threshold}")
+        if any(k < 0 for k in self.prefill_tokens):
+            raise EvalError(f"--prefill-tokens must be >= 0, got {list(self.prefill_tokens)}")
 
 
 # --- generation ------------------------------------------------------------------------------
@@ -315,11 +320,53 @@ def evaluate(
             "unparseable": sum(v is None for v, t in zip(scores["judge_verdicts"], responses) if t.strip()),
             "n": len(responses), "stats": scores["judge_stats"]},
         "responses_sha256": hashlib.sha256(responses_text.encode()).hexdigest(),
+        "prefill": prefill_metrics(backend, tokenizer, rows, primary, cfg, out) if cfg.prefill_tokens else None,
         "config": asdict(cfg),
         **(info or {}),
     }
     write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=2, default=str))
     return metrics
+
+
+def prefill_metrics(backend, tokenizer, rows: list[dict], plain: dict, cfg: EvalConfig, out: Path) -> dict:
+    """The prefilling attack at each K of cfg.prefill_tokens, on the malicious rows: {"K": {asr,
+    malicious_refusal_rate, their Wilson intervals, n, by_detector}}; K = 0 is the plain eval. The
+    continuations (prefix and continuation apart) go to OUT/prefill_responses.jsonl."""
+    from data.builtin.compliance import opening_ids
+    from reward.refusal import refusal_probability
+
+    detector = cfg.detector if cfg.detector in cfg.detectors else cfg.detectors[-1]
+    mal = [r for r in rows if r["label"] == MALICIOUS]
+    r0 = plain["rates"]["malicious_refusal_rate"]
+    result = {"0": _prefill_block(r0["k"], r0["n"], {})} if 0 in cfg.prefill_tokens else {}
+    records = []
+    for k in sorted(k for k in set(cfg.prefill_tokens) if k > 0):
+        prefixes = [opening_ids(tokenizer, r["text"], k) for r in mal]
+        ids = [format_prompt(tokenizer, r["text"], system_prompt=cfg.system_prompt, max_prompt_tokens=cfg.max_prompt_tokens,
+                             truncation_side=cfg.truncation_side, assistant_prefix=pre).input_ids
+               for r, pre in zip(mal, prefixes)]
+        conts, _, finish = generate_greedy(backend, tokenizer, ids, max_tokens=cfg.max_tokens,
+                                           batch_size=cfg.batch_size, seed=cfg.seed, desc=f"prefill {k}")
+        probs = {d: refusal_probability(conts, method=d) for d in cfg.detectors}
+        refused = {d: [p >= cfg.threshold for p in ps] for d, ps in probs.items()}
+        result[str(k)] = _prefill_block(sum(refused[detector]), len(mal),
+                                        {d: sum(v) / max(len(v), 1) for d, v in refused.items()})
+        for i, r in enumerate(mal):
+            records.append({"id": r.get("id", str(i)), "prompt": r["text"], "prefill_tokens": k,
+                            "prefill": tokenizer.decode(prefixes[i]), "response": conts[i], "finish_reason": finish[i],
+                            **{f"p_{d}": probs[d][i] for d in probs}, **{f"refused_{d}": refused[d][i] for d in probs}})
+    write_text(out / "prefill_responses.jsonl",
+               "".join(json.dumps(json_safe(rec), ensure_ascii=False) + "\n" for rec in records))
+    return {"detector": detector, **result}
+
+
+def _prefill_block(k_refused: int, n: int, by_detector: dict) -> dict:
+    from evals.metrics import rate
+
+    refusal, asr = rate(k_refused, n), rate(n - k_refused, n)
+    return {"asr": asr["value"], "ci": [asr["ci_low"], asr["ci_high"]],
+            "malicious_refusal_rate": refusal["value"], "malicious_refusal_rate_ci": [refusal["ci_low"], refusal["ci_high"]],
+            "n": n, "by_detector": {d: {"malicious_refusal_rate": v, "asr": 1 - v} for d, v in by_detector.items()}}
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -377,6 +424,8 @@ class EvalArgs:
     """A response is a refusal when P(refusal) >= threshold."""
     seed: int = 0
     """Seed of the --limit sample (greedy decoding does not use it)."""
+    prefill_tokens: list[NonNegInt] = field(default_factory=list)
+    """Prefilling attack: e.g. 0,5,10,20 (K harmful-compliant tokens start each malicious answer)."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weights dtype."""
     device: str = "cpu"
@@ -422,7 +471,8 @@ def run_cli(args: EvalArgs) -> dict:
     cfg = EvalConfig(max_tokens=args.max_tokens, max_prompt_tokens=settings["max_prompt_tokens"],
                      system_prompt=settings["system_prompt"], truncation_side=settings["truncation_side"],
                      batch_size=args.batch_size, detector=args.detector, threshold=args.threshold,
-                     judge=args.judge, judge_model=args.judge_model, seed=args.seed)
+                     judge=args.judge, judge_model=args.judge_model, seed=args.seed,
+                     prefill_tokens=tuple(args.prefill_tokens))
     cfg.validate()
     rows = load_rows(args.data, args.limit, args.seed)
     info = {"data": str(args.data), "limit": args.limit, "backend": backend_name,

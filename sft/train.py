@@ -24,6 +24,7 @@ number of ranks do not change it. The adapter is saved in PEFT format with a tra
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import sys
@@ -38,11 +39,12 @@ if __name__ == "__main__" and __package__ is None:  # `torchrun sft/train.py`: m
 import torch
 from tqdm import tqdm
 
+from data.builtin.compliance import opening_ids
 from data.chat import PromptSettings, format_example, prompt_settings_meta
 from data.prepare import load_split as load_rows
-from data.templates import refusal_for
+from data.templates import recovery_for, refusal_for
 from runtime.checkpoint import resume_from, save_adapter, save_checkpoint
-from runtime.config import NonNegInt, PosInt, parse_cli
+from runtime.config import NonNegInt, PosInt, UnitFloat, parse_cli
 from runtime.errors import DataError
 from runtime.io import iter_jsonl
 from runtime.metrics import LogConfig, MetricsLogger
@@ -50,6 +52,8 @@ from runtime.models import LoraConfig, ModelConfig, load_policy
 from runtime.optim import OptimConfig, build_optimizer, clip_and_reduce_grads
 from runtime.world import World, init_world
 from sft.loss import completion_loss
+
+RECOVERY = "recovery"  # the third element of a course-correction example
 
 
 @dataclass
@@ -69,6 +73,12 @@ class SFTDataConfig(PromptSettings):
     retain: str | None = None
     """refusal_only: a {prompt, completion} JSONL of benign answers; those whose prompt is a benign
     row of `train` are mixed in (None: refusals only, as in the seed)."""
+    recovery: UnitFloat = 0.0
+    """refusal_only: share of malicious rows trained as course correction: the first k tokens of a
+    harmful-compliant answer (data/builtin/compliance.py, k uniform in 1..recovery_max_prefix_tokens)
+    are put in the assistant turn, masked out of the loss, and the model learns the recovery after them."""
+    recovery_max_prefix_tokens: PosInt = 24
+    """Longest harmful prefix of a course-correction example, in tokens."""
 
 
 @dataclass
@@ -105,12 +115,21 @@ class SFTConfig:
     """Metric logging."""
 
 
-def load_examples(path: str, mode: str, retain: str | None = None) -> list[tuple[str, str]]:
+def is_recovery_row(text: str, share: float, seed: int) -> bool:
+    """Whether a malicious row is trained as course correction: a seeded hash of the text below `share`."""
+    h = int(hashlib.sha256(f"{seed}\n{text}".encode()).hexdigest()[:8], 16)
+    return h / 0xFFFFFFFF < share
+
+
+def load_examples(path: str, mode: str, retain: str | None = None, recovery: float = 0.0,
+                  seed: int = 0) -> list[tuple]:
     """(prompt, completion) pairs for the mode; refusal_only with `retain` adds the retain answers to
-    the split's benign prompts, interleaved with the refusals."""
+    the split's benign prompts, interleaved with the refusals. With `recovery` > 0 that share of the
+    malicious rows becomes (prompt, recovery text, RECOVERY): encode() puts a harmful prefix before it."""
     if mode == "refusal_only":
         rows = load_rows(path)
-        refusals = [(r["text"], refusal_for(r["text"])) for r in rows if r["label"] == "malicious"]
+        refusals = [(r["text"], recovery_for(r["text"]), RECOVERY) if recovery and is_recovery_row(r["text"], recovery, seed)
+                    else (r["text"], refusal_for(r["text"])) for r in rows if r["label"] == "malicious"]
         if not retain:
             return refusals
         answers = dict(load_pairs(retain))
@@ -136,13 +155,21 @@ def load_pairs(path: str) -> list[tuple[str, str]]:
     return out
 
 
+def recovery_prefix(tok, prompt: str, max_tokens: int, seed: int) -> list[int]:
+    """The harmful prefix of a course-correction example: the first k tokens of the prompt's compliant
+    opening, k uniform in 1..max_tokens, a pure function of (seed, prompt)."""
+    k = random.Random(f"{seed}\n{prompt}").randint(1, max_tokens)
+    return opening_ids(tok, prompt, k, seed)
+
+
 def encode(examples, tok, cfg: SFTConfig) -> list[tuple[list[int], list[int]]]:
     d = cfg.data
     out = []
-    for prompt, completion in examples:
+    for prompt, completion, *kind in examples:
+        prefix = recovery_prefix(tok, prompt, d.recovery_max_prefix_tokens, cfg.seed) if kind == [RECOVERY] else []
         ex = format_example(tok, prompt, completion, system_prompt=d.system_prompt,
                             max_prompt_tokens=d.max_prompt_tokens, max_completion_tokens=d.max_completion_tokens,
-                            truncation_side=d.truncation_side)
+                            truncation_side=d.truncation_side, assistant_prefix=prefix)
         out.append((ex.input_ids, ex.completion_mask))
     return out
 
@@ -227,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
     model, tok = load_policy(cfg.model, cfg.policy, world.device)
-    examples = load_examples(cfg.data.train, cfg.data.mode, cfg.data.retain)
+    examples = load_examples(cfg.data.train, cfg.data.mode, cfg.data.retain, cfg.data.recovery, cfg.seed)
     if cfg.data.max_train_rows:
         examples = examples[: cfg.data.max_train_rows]
     train = encode(examples, tok, cfg)
@@ -247,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     logger = MetricsLogger(out, cfg.log, asdict(cfg), enabled=world.is_main, resume=bool(cfg.resume))
     if cfg.resume:
         logger.truncate_after(start)
-    train_texts = [p for p, _ in examples]
+    train_texts = [p for p, *_ in examples]
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="sft", disable=not world.is_main)
     metrics: dict = {}
     for step in bar:

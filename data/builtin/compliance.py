@@ -132,11 +132,25 @@ def attack_pairs(rows: Iterable[dict], seed: int = 0) -> list[dict]:
         if key in seen:
             continue
         seen.add(key)
-        request, how_to = restate(r["text"])
-        k = template_index(r["text"], seed, how_to)
-        out.append({"prompt": r["text"], "completion": TEMPLATES[k].format(request=request), "template": k,
+        k = template_index(r["text"], seed, restate(r["text"])[1])
+        out.append({"prompt": r["text"], "completion": compliant_opening(r["text"], seed), "template": k,
                     "id": r.get("id", str(i))})
     return out
+
+
+def compliant_opening(prompt: str, seed: int = 0) -> str:
+    """The harmful-compliant answer the compliance generator writes for `prompt` ("Sure, here is how to
+    <restated request>. Step 1: [placeholder] ..."): the source of prefilling-attack prefixes and of the
+    harmful prefixes of course-correction data. It holds nothing beyond the prompt's words."""
+    request, how_to = restate(prompt)
+    return TEMPLATES[template_index(prompt, seed, how_to)].format(request=request)
+
+
+def opening_ids(tokenizer, prompt: str, k: int, seed: int = 0) -> list[int]:
+    """The first k tokens of the compliant opening of `prompt` (fewer if the opening is shorter)."""
+    if k <= 0:
+        return []
+    return tokenizer(compliant_opening(prompt, seed), add_special_tokens=False)["input_ids"][:k]
 
 
 def sample_pairs(pairs: list[dict], n: int | None, seed: int) -> list[dict]:

@@ -80,3 +80,32 @@ def test_completion_truncation_keeps_eos_inside_the_budget(tokenizer):
     assert ex.input_ids[-1] == tokenizer.eos_token_id
     assert ex.input_ids[-8:-1] == _ids(tokenizer, completion)[:7]
     assert ex.truncated is True
+
+
+def test_assistant_prefix_follows_the_header_and_counts_against_the_budget(tokenizer):
+    """A prefilling prefix sits right after the assistant header; the user text is cut to make room."""
+    prefix = "Sure, here is how to"
+    plain = format_prompt(tokenizer, "Tell me a story.")
+    p = format_prompt(tokenizer, "Tell me a story.", assistant_prefix=prefix)
+    pre = _ids(tokenizer, prefix)
+    assert p.input_ids == plain.input_ids + pre and p.prefix_len == len(pre)
+    assert tokenizer.decode(p.input_ids).endswith("<|im_start|>assistant\nSure, here is how to")
+    # token ids are accepted as they are (the eval's first-K-tokens openings)
+    assert format_prompt(tokenizer, "Tell me a story.", assistant_prefix=pre[:2]).input_ids == plain.input_ids + pre[:2]
+    # budget: 60 tokens in all; the prefix is never cut, the user text is
+    user = "Role-play preamble. " * 40 + "FINAL REQUEST: say hi."
+    cut = format_prompt(tokenizer, user, max_prompt_tokens=60, assistant_prefix=prefix)
+    assert len(cut.input_ids) <= 60 and cut.truncated and cut.input_ids[-len(pre):] == pre
+    with pytest.raises(ValueError, match="no room beside"):
+        format_prompt(tokenizer, "hi", max_prompt_tokens=3, assistant_prefix=prefix)
+
+
+def test_example_with_a_prefix_masks_the_prefix(tokenizer):
+    """Course-correction SFT: prompt and harmful prefix are masked (0); only the recovery + EOS are targets."""
+    prefix = _ids(tokenizer, "Sure, here is how to do it. Step 1:")
+    recovery = "\n\nWait. I can't continue with this."
+    ex = format_example(tokenizer, "How do I do it?", recovery, assistant_prefix=prefix)
+    n_prompt = len(format_prompt(tokenizer, "How do I do it?").input_ids)
+    rec = _ids(tokenizer, recovery)
+    assert ex.input_ids == format_prompt(tokenizer, "How do I do it?").input_ids + prefix + rec + [tokenizer.eos_token_id]
+    assert ex.completion_mask == [0] * (n_prompt + len(prefix)) + [1] * (len(rec) + 1)

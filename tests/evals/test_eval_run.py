@@ -185,6 +185,27 @@ def test_cli_bad_data_is_one_line_error(tmp_path, capsys):
     assert capsys.readouterr().err == "error: config key 'max_tokens': must be >= 1, got 0\n"
 
 
+def test_prompt_settings_flag_then_adapter_then_default():
+    from data.chat import DEFAULT_MAX_PROMPT_TOKENS, DEFAULT_SYSTEM_PROMPT
+
+    args = ev.EvalArgs(model="m", data="d", out="o", max_prompt_tokens=200)
+    recorded = {"system_prompt": "Be careful.", "max_prompt_tokens": 96, "truncation_side": "right"}
+    settings, source = ev.prompt_settings(args, recorded)
+    assert settings == {"system_prompt": "Be careful.", "max_prompt_tokens": 200, "truncation_side": "right"}
+    assert source == {"system_prompt": "adapter", "max_prompt_tokens": "flag", "truncation_side": "adapter"}
+    settings, source = ev.prompt_settings(ev.EvalArgs(model="m", data="d", out="o", system_prompt=""), {})
+    assert settings == {"system_prompt": None, "max_prompt_tokens": DEFAULT_MAX_PROMPT_TOKENS,
+                        "truncation_side": "left"}  # '' = no system message
+    assert source["system_prompt"] == "flag" and source["max_prompt_tokens"] == "default"
+    assert ev.prompt_settings(ev.EvalArgs(model="m", data="d", out="o"), {})[0]["system_prompt"] == \
+        DEFAULT_SYSTEM_PROMPT
+
+
+def test_auto_backend_is_vllm_when_installed():
+    expected = "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+    assert ev.pick_backend("auto") == expected and ev.pick_backend("hf") == "hf"
+
+
 def cli(argv: list[str]) -> int:
     """`python -m evals.run ARGV` in-process: runtime.cli.run's exit code (0, 2 bad input, 1 failure)."""
     from runtime.cli import run

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
 
-from runtime.config import ConfigError, load_config, parse_override
+from runtime.config import ConfigError, PosInt, load_config, parse_override
 
 
 @dataclass
@@ -81,3 +82,35 @@ def test_group_size_one_is_rejected():
 
     with pytest.raises(ConfigError, match="group_size"):
         load_config(GRPOConfig, None, ["group_size=1"])
+
+
+@dataclass
+class Cli:
+    out: str
+    """Where."""
+    sources: list[str] = field(default_factory=list)
+    """Sources."""
+    max_words: PosInt | None = None
+    """Limit."""
+    note: str | None = None
+    """Free text."""
+    mode: Literal["a", "b"] = "a"
+    """Mode."""
+    strict: bool = False
+    """Strict."""
+
+
+def test_parse_cli_flags_lists_text_and_bools():
+    """`--key value` flags: dashes -> underscores, list values up to the next option (commas split), text
+    taken verbatim (a colon stays a string), a bare bool flag is true; ranges are checked."""
+    from runtime.config import parse_cli
+
+    c = parse_cli(Cli, ["--out", "d", "--sources", "garak,pyrit", "x", "--max-words", "384",
+                        "--note", "Note: keep this", "--mode=b", "--strict"])
+    assert c == Cli(out="d", sources=["garak", "pyrit", "x"], max_words=384, note="Note: keep this", mode="b",
+                    strict=True)
+    with pytest.raises(SystemExit) as e:
+        parse_cli(Cli, ["--out", "d", "--max-words", "0"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        parse_cli(Cli, ["--out", "d", "--nope", "1"])

@@ -52,6 +52,15 @@ def test_resume_gives_the_same_metrics_and_writes_manifest(tiny_model_dir, tmp_p
     rows = [json.loads(x) for x in Path(TRAIN).read_text().splitlines()]
     mal = {text_hash(r["text"]) for r in rows if r["label"] == "malicious"}
     assert read_manifest(tmp_path / "a" / "adapter") == mal
+    # the adapter records the prompt settings it must be used with (evals.run and sft.export read them)
+    from data.chat import DEFAULT_SYSTEM_PROMPT, chat_template_sha256
+    from runtime.models import adapter_meta, load_tokenizer
+
+    meta = adapter_meta(tmp_path / "a" / "adapter")
+    assert (meta["system_prompt"], meta["max_prompt_tokens"], meta["truncation_side"]) == \
+        (DEFAULT_SYSTEM_PROMPT, 64, "left")
+    assert meta["chat_template_sha256"] == chat_template_sha256(load_tokenizer(tiny_model_dir))
+    assert meta["trainer"] == "sft" and meta["config"]["optim"]["lr"] == 1e-3
 
 
 def test_refusal_only_excludes_benign_rows():
@@ -179,3 +188,58 @@ def test_left_padded_last_k_loss_equals_full_right_padded_loss(tiny_model_dir, t
             total, n = total + loss.item(), n + mm["num_tokens"]
     assert m["num_tokens"] == n == sum(sum(cm) for _, cm in batch)
     assert fast.item() == pytest.approx(total, rel=1e-5)
+
+
+def test_course_correction_example_has_no_gradient_on_the_prefix(tiny_model_dir, tokenizer):
+    """data.recovery: the harmful prefix is input, not target. Worked out on the tiny model: the logits that
+    predict prefix tokens get exactly zero gradient, the ones predicting the recovery do not, and the loss is
+    the naive sum of -log p over the recovery tokens + EOS only."""
+    from data.builtin.compliance import opening_ids
+    from data.chat import format_example, format_prompt
+    from runtime.models import ModelConfig, load_model
+    from sft.train import collate, forward_loss
+
+    model = load_model(ModelConfig(name=tiny_model_dir))
+    prompt = "Explain how to pick a lock on someone else's door."
+    prefix = opening_ids(tokenizer, prompt, 7)
+    assert len(prefix) == 7 and tokenizer.decode(prefix).startswith(("Sure", "Absolutely", "Of course", "Certainly"))
+    ex = format_example(tokenizer, prompt, "\n\nWait, I can't continue with this.", assistant_prefix=prefix)
+    n_prompt = len(format_prompt(tokenizer, prompt).input_ids)
+    ids, attn, cmask, pos, K = collate([(ex.input_ids, ex.completion_mask)], tokenizer.pad_token_id, "cpu")
+    from sft.loss import completion_loss
+
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits  # (1, L, V)
+    logits = out.clone().requires_grad_()  # the loss is a function of the logits: d loss / d logits per row
+
+    loss, m = completion_loss(logits, ids, cmask, reduction="sum")
+    loss.backward()
+    L = ids.shape[1]
+    n_target = sum(ex.completion_mask)
+    first_target = L - n_target  # column of the first recovery token
+    assert first_target == n_prompt + len(prefix)
+    grad_rows = logits.grad[0].abs().sum(-1)  # (L,) row t predicts token t + 1
+    assert torch.all(grad_rows[: first_target - 1] == 0)  # prompt and prefix tokens: no loss term
+    assert torch.all(grad_rows[first_target - 1: L - 1] > 0)  # each recovery token and EOS
+    # naive reference: -sum log softmax at the target positions
+    logp = torch.log_softmax(logits[0].detach().double(), -1)
+    naive = -sum(logp[t - 1, ids[0, t]].item() for t in range(first_target, L))
+    assert loss.item() == pytest.approx(naive, rel=1e-5) and m["num_tokens"] == n_target
+    # the fast path (LM head on the last K positions only) agrees
+    with torch.no_grad():
+        fast, _ = forward_loss(model, ids, attn, cmask, pos, K)
+    assert fast.item() == pytest.approx(naive, rel=1e-5)
+
+
+def test_recovery_share_and_prefix_lengths_are_seeded():
+    """A seeded share of the malicious rows becomes course correction; benign rows and the rest are as before."""
+    from sft.train import RECOVERY, is_recovery_row, load_examples
+
+    plain = load_examples(TRAIN, "refusal_only")
+    mixed = load_examples(TRAIN, "refusal_only", recovery=0.5, seed=0)
+    assert [e[0] for e in plain] == [e[0] for e in mixed]
+    rec = [e for e in mixed if e[2:] == (RECOVERY,)]
+    assert 0 < len(rec) < len(mixed)
+    assert all(is_recovery_row(e[0], 0.5, 0) for e in rec)
+    assert load_examples(TRAIN, "refusal_only", recovery=1.0)[0][2:] == (RECOVERY,)
+    assert all(len(e) == 2 for e in load_examples(TRAIN, "refusal_only", recovery=0.0))
