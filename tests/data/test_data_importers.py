@@ -132,3 +132,27 @@ def test_prepare_on_the_real_sources(tmp_path):
     assert any(r["category"] == "benign_alarming" for r in evals)
     assert not {r["text"] for r in train} & {r["text"] for r in evals}
     assert 0.15 < len(evals) / (len(train) + len(evals)) < 0.25
+
+
+def test_wrapped_requests_are_advbench_inside_real_templates():
+    """pyrit-wrapped: each row is an AdvBench request inside one of pyrit's {{ prompt }} jailbreak templates or an
+    indirect-injection document; `group` is the request, so the split can keep a request and its wrappings together."""
+    from data.importers import INDIRECT_TEMPLATES, WRAPPED_REQUESTS, import_wrapped
+
+    rows, skipped = import_wrapped()
+    assert len(rows) == WRAPPED_REQUESTS and skipped == {}
+    assert len({r["id"] for r in rows}) == len(rows)
+    plain = {normalize_text(r["text"]) for r in import_pyrit()[0] if r["source"] == "pyrit/adv_bench"}
+    kinds = {r["category"].split("/")[0] for r in rows}
+    assert kinds == {"jailbreak", "indirect_injection"}
+    for r in rows:
+        assert r["label"] == "malicious" and r["source"] == "pyrit-wrapped"
+        assert r["group"] in plain  # the request itself is an AdvBench row
+        request = r["group"]
+        body = normalize_text(r["text"])
+        assert request in body or (request[0].lower() + request[1:]) in body
+        assert len(body) > len(request) + 20  # wrapped, not bare
+        assert "{{" not in r["text"] and "{prompt}" not in r["text"]
+    indirect = [r for r in rows if r["category"].startswith("indirect_injection")]
+    assert {int(r["category"].split("/")[1]) for r in indirect} <= set(range(len(INDIRECT_TEMPLATES)))
+    assert rows == import_wrapped()[0]  # deterministic
