@@ -26,7 +26,7 @@ PLACEHOLDER_MARKERS: tuple[tuple[str, bool], ...] = (
     ("[PROMPT]", True),
     ("[TARGETLANGUAGE]", True),
 )
-FILTER_REASONS = ("empty_text", "placeholder", "too_many_words", "too_many_tokens")
+FILTER_REASONS = ("empty_text", "too_many_chars", "placeholder", "too_many_words", "too_many_tokens")
 
 
 def text_key(text: str, seed: int = 0) -> str:
@@ -42,13 +42,17 @@ def has_placeholder(text: str) -> bool:
 def filter_reason(
     text: str,
     *,
+    max_chars: int | None = None,
     max_words: int | None = None,
     max_prompt_tokens: int | None = None,
     count_tokens: Callable[[str], int] | None = None,
 ) -> str | None:
-    """The first filter a text fails (one of FILTER_REASONS), or None when it is kept."""
+    """The first filter a text fails (one of FILTER_REASONS), or None when it is kept. The length in
+    characters is checked before anything that scans or tokenizes the text (a 1 MB prompt costs nothing)."""
     if not text.strip():
         return "empty_text"
+    if max_chars is not None and len(text) > max_chars:
+        return "too_many_chars"
     if has_placeholder(text):
         return "placeholder"
     if max_words is not None and len(text.split()) > max_words:

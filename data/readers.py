@@ -10,6 +10,7 @@ every unknown or missing label to "benign").
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -136,17 +137,59 @@ def read_csv(file: str | Path) -> list[dict]:
     """A CSV with a header row (a UTF-8 BOM is stripped); `row` counts data rows from 1."""
     file = Path(file)
     text = _read_text(file)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        raise DataError("empty file (no header)", file=file)
-    fields = [f.strip() for f in reader.fieldnames]
-    rows = []
-    for i, raw in enumerate(reader, start=1):
-        obj = {k.strip(): v for k, v in raw.items() if k is not None}
-        rows.append(_to_row({k: obj.get(k) for k in fields}, file, i))
+    with _csv_field_limit(_MAX_CSV_FIELD):
+        _check_quotes_closed(text, file)
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if not reader.fieldnames:
+            raise DataError("empty file (no header)", file=file)
+        fields = [f.strip() for f in reader.fieldnames]
+        rows = []
+        try:
+            for i, raw in enumerate(reader, start=1):
+                obj = {k.strip(): v for k, v in raw.items() if k is not None}
+                rows.append(_to_row({k: obj.get(k) for k in fields}, file, i))
+        except csv.Error as e:
+            raise DataError(f"invalid CSV: {e}", file=file, row=len(rows) + 1) from None
     if not rows:
         raise DataError("empty file (a header but no rows)", file=file)
     return rows
+
+
+# The csv module refuses fields over 128 KiB; an over-long prompt is for the max_chars filter to drop
+# and count, so the limit is lifted while a file is read (and put back after).
+_MAX_CSV_FIELD = 2**31 - 1
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int):
+    old = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _check_quotes_closed(text: str, file: Path) -> None:
+    """Raise DataError naming the row whose quoted field never closes. The lenient csv reader lets
+    such a field swallow the rest of the file (the row then seems to lack its label); a strict reader
+    ends in "unexpected end of data". Its other complaints (text after a closing quote) are ones the
+    lenient reader accepts, so they are passed over here."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    row = -1  # the header is row 0; data rows count from 1 and skip blank lines, as in read_csv
+    while True:
+        line = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):
+                raise DataError(f"unterminated quote{' in the header' if row < 0 else ''} (the quoted field "
+                                f"opened on line {line} never closes and would swallow the rest of the file)",
+                                file=file, row=row + 1 if row >= 0 else None) from None
+            record = [e]  # a record the lenient reader keeps
+        if record or row < 0:
+            row += 1
 
 
 _READERS = {".json": read_json, ".jsonl": read_jsonl, ".csv": read_csv}
@@ -161,6 +204,12 @@ def read_file(file: str | Path) -> list[dict]:
     if reader is None:
         raise DataError(f"unsupported file type {file.suffix!r} (expected {', '.join(SUFFIXES)})", file=file)
     return reader(file)
+
+
+def unsupported_files(paths) -> list[Path]:
+    """Files inside the given directories that expand_inputs passes over (not .json, .jsonl, .csv)."""
+    return sorted(f for p in map(Path, paths) if p.is_dir()
+                  for f in p.rglob("*") if f.is_file() and f.suffix.lower() not in SUFFIXES)
 
 
 def expand_inputs(paths) -> list[Path]:

@@ -13,9 +13,22 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Annotated, Literal, Protocol, runtime_checkable
 
-from runtime.config import ConfigError
+from runtime.config import (
+    ConfigError,
+    NonNegInt,
+    OpenUnitFloat,
+    PosFloat,
+    PosInt,
+    Range,
+    check_ranges,
+)
+
+Temperature = Annotated[float, Range(lo=0, hi=2)]
+"""A sampling temperature in [0, 2] (0: greedy)."""
+TopP = Annotated[float, Range(lo=0, hi=1, lo_open=True)]
+"""A nucleus mass in (0, 1]."""
 
 
 class RolloutError(RuntimeError):
@@ -24,26 +37,19 @@ class RolloutError(RuntimeError):
 
 @dataclass
 class SamplingConfig:
-    temperature: float = 1.0
+    temperature: Temperature = 1.0
     """Sampling temperature; 0 = greedy (log-probs are then those of the unscaled logits)."""
-    top_p: float = 1.0
+    top_p: TopP = 1.0
     """Nucleus mass; keep 1.0 for GRPO (a truncated distribution biases the IS ratio)."""
-    top_k: int = 0
+    top_k: NonNegInt = 0
     """Top-k cut-off; 0 = disabled (keep 0 for GRPO, same reason)."""
-    max_tokens: int = 64
+    max_tokens: PosInt = 64
     """Completion tokens per sample at most (a sample that reaches it without EOS is truncated)."""
     seed: int | None = None
     """Seed of this call's sampling; None = not reproducible."""
 
     def validate(self) -> None:
-        if not 0.0 <= self.temperature <= 2.0:
-            raise ConfigError(f"sampling.temperature must be in [0, 2], got {self.temperature}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ConfigError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise ConfigError(f"sampling.top_k must be >= 0 (0 = disabled), got {self.top_k}")
-        if self.max_tokens < 1:
-            raise ConfigError(f"sampling.max_tokens must be >= 1, got {self.max_tokens}")
+        check_ranges(self, "sampling.")  # a SamplingConfig built in code (load_config checks a read one)
 
     @property
     def greedy(self) -> bool:
@@ -60,17 +66,17 @@ class RolloutConfig:
     """Generation engine: hf (the PEFT policy's own generate), vllm (colocated engine), openai (a server)."""
     sync: Literal["merged", "adapter"] = "merged"
     """vllm weight sync: merged (push W + BA into the engine) or adapter (generate through a LoRARequest)."""
-    kv_cache_gib: float = 1.0
+    kv_cache_gib: PosFloat = 1.0
     """vllm on CPU: KV-cache budget in GiB."""
-    gpu_memory_utilization: float = 0.3
+    gpu_memory_utilization: OpenUnitFloat = 0.3
     """vllm on GPU: share of GPU memory the engine may take (the policy trains in the rest)."""
     sleep_mode: bool = False
     """vllm on GPU: offload the engine's weights and drop its KV cache while the policy trains."""
-    max_model_len: int = 1024
+    max_model_len: Annotated[int, Range(lo=2)] = 1024
     """vllm: longest prompt + completion the engine accepts."""
     enforce_eager: bool = True
     """vllm: no graph capture / compilation (fast start; the models here are small)."""
-    max_lora_rank: int = 16
+    max_lora_rank: PosInt = 16
     """vllm adapter sync: LoRA rank the engine reserves when no policy is given at start (else the policy's r)."""
     base_url: str | None = None
     """openai: server root, e.g. http://127.0.0.1:8000 (with or without /v1)."""
@@ -78,13 +84,13 @@ class RolloutConfig:
     """openai: bearer token sent to the server."""
     served_model: str | None = None
     """openai: the server's name for the base model; None = the first one /v1/models lists."""
-    timeout_s: float = 120
+    timeout_s: PosFloat = 120
     """openai: seconds one HTTP request may take."""
-    max_retries: int = 3
+    max_retries: NonNegInt = 3
     """openai: retries of a failed request (exponential backoff from 0.5 s)."""
     adapter_dir: str | None = None
     """openai / vllm adapter sync: where adapters are saved for the engine to read; None = a temp dir."""
-    hf_batch_size: int = 64
+    hf_batch_size: PosInt = 64
     """hf: sequences (prompts x n) per generate call."""
 
     def validate(self) -> None:
@@ -92,16 +98,7 @@ class RolloutConfig:
             raise ConfigError(f"rollout.backend must be one of {sorted(BACKENDS)}, got {self.backend!r}")
         if self.sync not in SYNC_CHOICES:
             raise ConfigError(f"rollout.sync must be one of {list(SYNC_CHOICES)}, got {self.sync!r}")
-        if self.kv_cache_gib <= 0:
-            raise ConfigError(f"rollout.kv_cache_gib must be > 0, got {self.kv_cache_gib}")
-        if not 0.0 < self.gpu_memory_utilization < 1.0:
-            raise ConfigError(f"rollout.gpu_memory_utilization must be in (0, 1), got {self.gpu_memory_utilization}")
-        if self.max_model_len < 2:
-            raise ConfigError(f"rollout.max_model_len must be >= 2, got {self.max_model_len}")
-        if self.hf_batch_size < 1:
-            raise ConfigError(f"rollout.hf_batch_size must be >= 1, got {self.hf_batch_size}")
-        if self.max_retries < 0 or self.timeout_s <= 0:
-            raise ConfigError("rollout.max_retries must be >= 0 and rollout.timeout_s > 0")
+        check_ranges(self, "rollout.")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("rollout.base_url is required with rollout.backend=openai")
 

@@ -134,6 +134,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except ConfigError as e:
                 errors.append(str(e))
+        if len(errors) == 1:  # `X | None`: X's own message (`must be >= 1, got 0`, not `expected Optional`)
+            raise ConfigError(errors[0])
         raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         allowed = typing.get_args(tp)
@@ -177,6 +179,26 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
     return value
+
+
+def _ranges(tp: Any) -> list[Range]:
+    """The Ranges of a field type: Annotated[X, Range(...)], optionally `| None`."""
+    if typing.get_origin(tp) is Annotated:
+        return [r for r in typing.get_args(tp)[1:] if isinstance(r, Range)]
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return [r for a in typing.get_args(tp) for r in _ranges(a)]
+    return []
+
+
+def check_ranges(obj: Any, prefix: str = "") -> None:
+    """load_config's range check for a config dataclass built in code (its own numeric fields):
+    ConfigError `config key '<prefix><field>': must be <range>, got <value>`."""
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        for r in _ranges(hints[f.name]):
+            if value is not None and not r.contains(value):
+                raise ConfigError(f"config key '{prefix}{f.name}': must be {r}, got {value!r}")
 
 
 def build(cls: type[T], tree: dict, prefix: str = "") -> T:
@@ -348,11 +370,12 @@ def parse_cli(cls: type[T], argv: list[str] | None = None, prog: str = "") -> T:
                 if nxt is None:
                     _die(f"option '--{name}' needs a value")
                 if typing.get_origin(_strip(tp)) is list:  # --inputs a.jsonl b/ : every value up to the next option
-                    vals = []
+                    vals = []  # commas separate items too, as in key=a,b: --sources garak,pyrit
                     while i + 1 < len(argv) and not argv[i + 1].startswith("--") and "=" not in argv[i + 1]:
-                        vals.append(argv[i + 1])
+                        vals += [v.strip() for v in argv[i + 1].split(",") if v.strip()]
                         i += 1
-                    tree_values.append((key, vals))
+                    item = (typing.get_args(_strip(tp)) or (str,))[0]
+                    tree_values.append((key, vals if _is_text(item) else [parse_override(f"x={v}")[1] for v in vals]))
                     i += 1
                     continue
                 raw = nxt

@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from runtime.io import read_jsonl, write_jsonl
 
@@ -19,7 +20,7 @@ from runtime.io import read_jsonl, write_jsonl
 class LogConfig:
     wandb: bool = False
     """Also log to Weights & Biases."""
-    wandb_mode: str = "offline"
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
     """offline (default, no network), online or disabled."""
     wandb_project: str = "safety-grpo"
     """W&B project name."""

@@ -273,12 +273,12 @@ def load_policy(model_cfg: ModelConfig, lora: LoraConfig, device="cpu"):
 
 def load_for_inference(name_or_adapter: str, dtype: str = "float32", device="cpu"):
     """A model name or an adapter dir (loaded on its recorded base) -> (model, tokenizer, base_name)."""
-    from peft import PeftModel
-
     p = Path(name_or_adapter)
     if p.is_dir() and (p / "adapter_config.json").is_file():
         base_name = adapter_base_model(p)
-        check_adapter_weights(p)
+        check_adapter_weights(p)  # before importing PEFT (seconds) and loading the base model
+        from peft import PeftModel
+
         model = load_model(ModelConfig(name=base_name, dtype=dtype), device)
         model = PeftModel.from_pretrained(model, str(p))
         model.eval()

@@ -55,7 +55,8 @@ def test_token_filter_uses_the_given_counter_and_counts_by_reason():
     rows = [row("short"), row("long one"), row(""), row("[INSERT x]")]
     kept, counts = filter_rows(rows, max_prompt_tokens=10, count_tokens=count)
     assert [r["text"] for r in kept] == ["short"]
-    assert counts == {"empty_text": 1, "placeholder": 1, "too_many_words": 0, "too_many_tokens": 1}
+    assert counts == {"empty_text": 1, "too_many_chars": 0, "placeholder": 1, "too_many_words": 0,
+                      "too_many_tokens": 1}
     with pytest.raises(ValueError, match="count_tokens"):
         filter_reason("x", max_prompt_tokens=3)
 
