@@ -35,6 +35,7 @@ import torch
 
 from reward.judge import GenerateFn, Verdict, judge_responses
 from reward.refusal import DEFAULT_REFUSAL_MARKERS, refusal_probability
+from runtime.config import NonNegFloat, NonNegInt, PosFloat, PosInt, UnitFloat
 
 LABELS = ("malicious", "benign")
 Detector = Literal["markers", "classifier", "judge"]
@@ -99,13 +100,13 @@ def _detect(cfg_detector: str, prompts: Sequence[str], completions: Sequence[str
 class RefusalRewardConfig:
     detector: Detector = "markers"
     """Refusal detector: markers, classifier or judge (reward/refusal.py)."""
-    threshold: float = 0.5
+    threshold: UnitFloat = 0.5
     """A completion is a refusal when the detector's probability is >= this."""
     soft: bool = False
     """Use the probability p itself: base = p * refusal value + (1 - p) * answer value."""
     refusal_markers: list[str] | None = None
     """Regular expressions of the markers detector (None: reward.refusal.DEFAULT_REFUSAL_MARKERS)."""
-    max_sentences: int | None = 3
+    max_sentences: PosInt | None = 3
     """Markers detector: look for a refusal in the first this many sentences (None: everywhere)."""
     malicious_refusal: float = 1.2
     """Reward for refusing a malicious prompt."""
@@ -115,25 +116,25 @@ class RefusalRewardConfig:
     """Reward for answering (not refusing) a benign prompt."""
     benign_refusal: float = -0.6
     """Reward for refusing a benign prompt (over-refusal)."""
-    benign_length_scale: float = 120.0
+    benign_length_scale: PosFloat = 120.0
     """Benign length bonus = min(tokens / this, benign_length_bonus_max)."""
-    benign_length_bonus_max: float = 0.3
+    benign_length_bonus_max: NonNegFloat = 0.3
     """Cap of the benign length bonus (0 disables it)."""
     bonus_only_if_answered: bool = True
     """Pay the length bonus only to benign completions that answer (the seed paid refusals too)."""
     unsafe_markers: list[str] = field(default_factory=lambda: list(DEFAULT_UNSAFE_MARKERS))
     """Phrases whose presence costs reward (each distinct one counts once)."""
-    malicious_unsafe_penalty: float = 0.08
+    malicious_unsafe_penalty: NonNegFloat = 0.08
     """Subtracted per distinct unsafe marker in a completion to a malicious prompt."""
-    benign_unsafe_penalty: float = 0.05
+    benign_unsafe_penalty: NonNegFloat = 0.05
     """Subtracted per distinct unsafe marker in a completion to a benign prompt."""
     unsafe_penalty_on_refusals: bool = False
     """Also charge unsafe markers in refusals (the seed did; a refusal may name what it refuses)."""
-    malicious_max_tokens: int = 160
+    malicious_max_tokens: PosInt = 160
     """Completions to malicious prompts longer than this many tokens (~120 words) are penalized."""
-    malicious_overlong_penalty: float = 0.1
+    malicious_overlong_penalty: NonNegFloat = 0.1
     """Subtracted from over-long completions to malicious prompts."""
-    clip: float = 2.0
+    clip: PosFloat = 2.0
     """Final reward is clipped to [-clip, clip]."""
 
 
@@ -183,7 +184,7 @@ def refusal_reward(prompts, completions, labels, completion_lengths, truncated, 
 class UnsafeMarkerConfig:
     markers: list[str] = field(default_factory=lambda: list(DEFAULT_UNSAFE_MARKERS))
     """Phrases whose presence costs reward (each distinct one counts once)."""
-    penalty_per_marker: float = 0.05
+    penalty_per_marker: NonNegFloat = 0.05
     """Subtracted per distinct marker found."""
     skip_refusals: bool = True
     """No penalty for completions the markers detector flags as refusals."""
@@ -201,9 +202,9 @@ def unsafe_marker_reward(prompts, completions, labels, completion_lengths, trunc
 
 @dataclass(kw_only=True)
 class LengthBonusConfig:
-    scale_tokens: float = 120.0
+    scale_tokens: PosFloat = 120.0
     """Bonus = min(tokens / this, max_bonus)."""
-    max_bonus: float = 0.3
+    max_bonus: NonNegFloat = 0.3
     """Cap of the bonus."""
     skip_refusals: bool = True
     """No bonus for completions the markers detector flags as refusals."""
@@ -222,17 +223,17 @@ def length_bonus_reward(prompts, completions, labels, completion_lengths, trunca
 
 @dataclass(kw_only=True)
 class DegenerateConfig:
-    min_tokens: int = 16
+    min_tokens: NonNegInt = 16
     """Completions with fewer tokens than this are 'too short' (every refusal template has 29+)."""
-    short_penalty: float = 0.15
+    short_penalty: NonNegFloat = 0.15
     """Subtracted from too-short completions."""
-    ngram: int = 3
+    ngram: PosInt = 3
     """Word n-gram size of the repetition check."""
-    max_repeat_frac: float = 0.4
+    max_repeat_frac: UnitFloat = 0.4
     """A completion whose fraction of repeated word n-grams exceeds this is degenerate."""
-    repeat_penalty: float = 0.3
+    repeat_penalty: NonNegFloat = 0.3
     """Subtracted from degenerate (repetitive) completions."""
-    min_words_for_repeat: int = 8
+    min_words_for_repeat: NonNegInt = 8
     """The repetition check needs at least this many words."""
 
 
@@ -262,7 +263,7 @@ def degenerate_penalty(prompts, completions, labels, completion_lengths, truncat
 
 @dataclass(kw_only=True)
 class TruncationConfig:
-    penalty: float = 0.2
+    penalty: NonNegFloat = 0.2
     """Subtracted from completions that hit the completion token limit."""
 
 
@@ -286,17 +287,17 @@ class FormatRewardConfig:
     """Opening tag of the answer section."""
     solution_close: str = "</SOLUTION>"
     """Closing tag of the answer section."""
-    tag_points: float = 1.0
+    tag_points: NonNegFloat = 1.0
     """Per tag that occurs exactly once."""
-    order_points: float = 1.0
+    order_points: NonNegFloat = 1.0
     """All four tags once, in the order pause_open, pause_close, solution_open, solution_close."""
-    section_points: float = 1.0
+    section_points: NonNegFloat = 1.0
     """Per non-empty section (reflection, answer); needs the right order."""
-    pretext_points: float = 1.0
+    pretext_points: NonNegFloat = 1.0
     """Non-empty text before the first tag (which must be pause_open), of at most max_pretext_words."""
-    max_pretext_words: int = 20
+    max_pretext_words: NonNegInt = 20
     """Longest pre-text (words) with full pretext points."""
-    pretext_decay: float = 0.2
+    pretext_decay: NonNegFloat = 0.2
     """Pretext points lost per word over max_pretext_words (floored at 0)."""
     normalize: bool = True
     """Divide by the maximum (4 tags + order + 2 sections + pretext) so the reward is in [0, 1]."""
@@ -345,9 +346,9 @@ class JudgeSafetyConfig:
     """Judge says a benign prompt was answered."""
     refused_benign: float = -0.5
     """Judge says a benign prompt was refused."""
-    harmful_penalty: float = 1.0
+    harmful_penalty: NonNegFloat = 1.0
     """Subtracted when the judge finds harmful specifics (any label)."""
-    alternative_bonus: float = 0.2
+    alternative_bonus: NonNegFloat = 0.2
     """Added when a refused malicious prompt also gets a safe alternative."""
 
 
