@@ -72,6 +72,16 @@ def run_pipeline(args) -> dict:
                                "--out", str(run / "eval" / name), "--max-prompt-tokens", str(args.eval_prompt_tokens),
                                "--max-tokens", str(args.eval_max_tokens), "--backend", args.eval_backend,
                                "--judge", args.judge, "--prefill-tokens", args.prefill_tokens], timings)
+    holdout = data / "eval_holdout.jsonl"
+    if holdout.is_file():  # --holdout-source: the same models on a source they never trained on
+        hold_rows = [r for r in read_jsonl(holdout) if r["label"] == "malicious"][: args.eval_malicious]
+        write_jsonl(run / "eval_holdout_rows.jsonl", hold_rows, ascii_only=True)
+        for name, model in models.items():
+            stage(f"eval-holdout-{name}", [py, "-m", "evals.run", "--model", model, "--data",
+                                           str(run / "eval_holdout_rows.jsonl"), "--out", str(run / "eval_holdout" / name),
+                                           "--max-prompt-tokens", str(args.eval_prompt_tokens),
+                                           "--max-tokens", str(args.eval_max_tokens), "--backend", args.eval_backend],
+                  timings)
     stage("report", [py, "-m", "evals.report", *[str(run / "eval" / n) for n in models],
                      "--names", ",".join(models), "--train-logs", str(run / "sft" / "metrics.jsonl"),
                      str(run / "grpo" / "metrics.jsonl"), "--out", str(run / "report.md")], timings)
@@ -93,6 +103,13 @@ def run_pipeline(args) -> dict:
         summary[name]["by_detector"] = {d: {k: v.get(k) for k in METRICS} for d, v in m.get("by_detector", {}).items()}
         summary[name]["by_source"] = {src: b["rates"]["malicious_refusal_rate"]["value"]
                                       for src, b in m.get("by_source", {}).items() if "rates" in b}
+        hm = run / "eval_holdout" / name / "metrics.json"
+        if hm.is_file():  # held-out source: its malicious refusal, and balanced with the split's benign rows
+            h = read_json(hm)
+            summary[name]["holdout"] = {"malicious_refusal_rate": h["malicious_refusal_rate"],
+                                        "malicious_refusal_rate_ci": h["malicious_refusal_rate_ci"],
+                                        "balanced": (h["malicious_refusal_rate"] + m["benign_helpfulness"]) / 2,
+                                        "n": h["n_malicious"]}
         if m.get("prefill"):
             summary[name]["prefill"] = {k: {"asr": v["asr"], "ci": v["ci"]} for k, v in m["prefill"].items()
                                         if k != "detector"}
@@ -123,6 +140,11 @@ def print_summary(summary: dict) -> None:
         for name in ("base", "sft", "grpo"):
             p = summary[name].get("prefill", {})
             print(f"{name:6} " + " ".join(f"{p[k]['asr']:>8.3f}" if k in p else f"{'-':>8}" for k in ks))
+    if "holdout" in summary["grpo"]:
+        print("\nHeld-out source (never trained on): malicious refusal / balanced with the split's benign rows")
+        for name in ("base", "sft", "grpo"):
+            h = summary[name]["holdout"]
+            print(f"{name:6} {h['malicious_refusal_rate']:.3f} / {h['balanced']:.3f} (n={h['n']})")
     if "attack" in summary["grpo"]:
         print("\nLoRA attack on the GRPO adapter: " + ", ".join(
             f"{k} steps RRR {v['rrr']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" for k, v in summary["grpo"]["attack"].items()))
