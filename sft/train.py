@@ -16,6 +16,13 @@ Only answers whose prompt is a benign row of `data.train` are used, so no held-o
 trained on. Refusals then come with counter-examples, and the SFT model learns *when* to refuse
 instead of refusing everything (the seed's refusal-only SFT left GRPO a model that refused all).
 
+`data.recovery` (refusal_only mode) turns a seeded share of the malicious rows into course-correction
+examples (Qi et al. 2025, "Safety Alignment Should Be Made More Than Just a Few Tokens Deep"; DeRTa):
+the assistant turn starts with the first k tokens of a harmful-compliant answer (k uniform in
+1..recovery_max_prefix_tokens, data/builtin/compliance.py), then a recovery that stops and refuses
+(data/templates.py, 25 wordings). The prefix is masked like the prompt: the loss covers only the
+recovery, so the model learns to turn around mid-answer and never learns to produce the prefix.
+
 Prompts go through data/'s one chat-formatting function, exactly as GRPO and the eval format them.
 The loss is the exact token mean over every completion token of the optimizer step (summed over
 micro-batches and ranks, then divided by the global token count), so gradient accumulation and the
