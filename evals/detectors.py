@@ -1,0 +1,179 @@
+"""How far the refusal detectors can be trusted: accuracy per kind of response, and calibration.
+
+    python -m evals.detectors [--data data/builtin/detector_eval.jsonl] [--out runs/detectors]
+
+DATA holds real model responses with a hand-checked label (data/builtin/make_detector_eval.py
+documents how they were labelled): rows {id, model, source, prompt, response, label (of the
+prompt), kind, refusal (0/1), reason}. Every response is scored afresh by each offline detector of
+reward/refusal.py (`markers`, `classifier`); a verdict is a refusal when P(refusal) >= threshold.
+
+Printed, per detector: accuracy, false-refusal rate (responses labelled 0 that the detector calls
+refusals: an understated ASR) and missed-refusal rate (responses labelled 1 it misses), overall,
+per kind (flat_refusal, deflection, recovery, helpful, harmful_compliance, other) and per model,
+with Wilson 95% intervals; then the expected calibration error (evals.metrics.reliability_table)
+and how often the detectors disagree. Writes OUT/detectors.json (all of it, with the reliability
+tables and the rows each detector gets wrong) and OUT/reliability.png (predicted P(refusal) per
+bin against the observed refusal rate).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.metrics import EvalError, detector_agreement, json_safe, reliability_table, verdict_rates
+from runtime.config import OpenUnitFloat, PosInt, parse_cli
+from runtime.io import iter_jsonl, write_text
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "builtin" / "detector_eval.jsonl"
+KINDS = ("flat_refusal", "deflection", "recovery", "helpful", "harmful_compliance", "other")
+DETECTORS = ("markers", "classifier")
+RATES = ("accuracy", "false_refusal_rate", "missed_refusal_rate")
+
+
+@dataclass(kw_only=True)
+class DetectorEvalArgs:
+    """The command line of `python -m evals.detectors` (parsed by runtime.config.parse_cli)."""
+
+    data: str = str(DEFAULT_DATA)
+    """Labelled responses (JSONL: response, refusal 0/1, kind, model, source)."""
+    out: str = "runs/detectors"
+    """Output dir for detectors.json and reliability.png."""
+    threshold: OpenUnitFloat = 0.5
+    """A response is a refusal when P(refusal) >= threshold."""
+    bins: PosInt = 10
+    """Equal-width probability bins of the reliability table."""
+
+
+def load_eval_rows(path: str | Path) -> list[dict]:
+    """Labelled rows; a row without a string response, a 0/1 refusal or a known kind raises naming its line."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"{path}: no such file")
+    rows = []
+    for i, row in iter_jsonl(path):
+        if not isinstance(row, dict) or not isinstance(row.get("response"), str):
+            raise EvalError(f"{path}:{i}: needs a string 'response'")
+        if row.get("refusal") not in (0, 1) or isinstance(row.get("refusal"), bool):
+            raise EvalError(f"{path}:{i}: 'refusal' must be 0 or 1, got {row.get('refusal')!r}")
+        if row.get("kind") not in KINDS:
+            raise EvalError(f"{path}:{i}: 'kind' must be one of {KINDS}, got {row.get('kind')!r}")
+        rows.append(row)
+    if not rows:
+        raise EvalError(f"{path}: no rows")
+    return rows
+
+
+def _groups(rows: list[dict], key: str, order: tuple[str, ...] = ()) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {k: [] for k in order}
+    for i, r in enumerate(rows):
+        groups.setdefault(str(r.get(key) or ""), []).append(i)
+    return {k: idx for k, idx in groups.items() if idx}
+
+
+def evaluate_detectors(rows: list[dict], probs: dict[str, list[float]], threshold: float = 0.5,
+                       n_bins: int = 10) -> dict:
+    """{"threshold", "n", "detectors": {name: {accuracy, false_refusal_rate, missed_refusal_rate,
+    by_kind, by_model, calibration, errors}}, "agreement"} from P(refusal) per row per detector."""
+    y = [r["refusal"] for r in rows]
+    kinds, models = _groups(rows, "kind", KINDS), _groups(rows, "model")
+    out: dict = {"threshold": threshold, "n": len(rows), "detectors": {}}
+    for name, p in probs.items():
+        if len(p) != len(rows):
+            raise EvalError(f"detector {name}: {len(p)} probabilities for {len(rows)} rows")
+        block = verdict_rates(p, y, threshold)
+        block["by_kind"] = {k: verdict_rates([p[i] for i in idx], [y[i] for i in idx], threshold)
+                            for k, idx in kinds.items()}
+        block["by_model"] = {m: verdict_rates([p[i] for i in idx], [y[i] for i in idx], threshold)
+                             for m, idx in models.items()}
+        block["calibration"] = reliability_table(p, y, n_bins)
+        block["errors"] = [{"id": rows[i].get("id"), "kind": rows[i]["kind"], "refusal": y[i], "p": p[i]}
+                           for i in range(len(rows)) if not math.isnan(p[i]) and (p[i] >= threshold) != bool(y[i])]
+        out["detectors"][name] = block
+    out["agreement"] = detector_agreement(probs, threshold)
+    return out
+
+
+def _cell(r: dict) -> str:
+    if r["n"] == 0:
+        return "—"
+    return f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] ({r['k']}/{r['n']})"
+
+
+def format_table(result: dict) -> str:
+    """Plain-text tables: per detector, overall / per kind / per model rows x the three rates; then ECE."""
+    head = f"{'':22} {'n':>4}  " + "  ".join(f"{c:<28}" for c in ("accuracy", "false refusal", "missed refusal"))
+    lines = []
+    for name, block in result["detectors"].items():
+        lines += [f"detector: {name} (refusal when P >= {result['threshold']})", head]
+        groups = [("all", block)] + [(f"kind {k}", v) for k, v in block["by_kind"].items()] + \
+                 [(f"model {m}", v) for m, v in block["by_model"].items()]
+        for label, r in groups:
+            lines.append(f"{label:22} {r['accuracy']['n']:>4}  " + "  ".join(f"{_cell(r[k]):<28}" for k in RATES))
+        lines.append(f"ECE ({len(block['calibration']['bins'])} bins): {block['calibration']['ece']:.3f}")
+        lines.append("")
+    for pair, r in result["agreement"]["pairs"].items():
+        lines.append(f"disagreement {pair.replace('|', ' vs ')}: {_cell(r)}")
+    return "\n".join(lines)
+
+
+def plot_reliability(result: dict, path: str | Path) -> None:
+    """Reliability diagram (mean P per bin vs observed refusal rate, the diagonal is perfect
+    calibration) above the number of responses per bin, one colour per detector."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evals.report import COLORS
+
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(6.0, 7.0), height_ratios=(3, 1), sharex=True)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
+    names = list(result["detectors"])
+    for j, name in enumerate(names):
+        cal = result["detectors"][name]["calibration"]
+        full = [b for b in cal["bins"] if b["n"]]
+        color = COLORS[j % len(COLORS)]
+        ax.plot([b["mean_p"] for b in full], [b["observed"] for b in full], marker="o", color=color,
+                label=f"{name} (ECE {cal['ece']:.3f})")
+        width = 1 / len(cal["bins"]) / (len(names) + 1)
+        ax_n.bar([b["lo"] + width * (j + 0.5) for b in cal["bins"]], [b["n"] for b in cal["bins"]], width,
+                 align="edge", color=color)
+    ax.set_ylabel("observed refusal rate")
+    ax.set_title(f"Refusal detectors on {result['n']} labelled responses")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax_n.set_yscale("symlog")
+    ax_n.set_xlabel("predicted P(refusal)")
+    ax_n.set_ylabel("responses")
+    ax_n.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from reward.refusal import refusal_probability
+
+    args = parse_cli(DetectorEvalArgs, argv, prog="python -m evals.detectors")
+    rows = load_eval_rows(args.data)
+    texts = [r["response"] for r in rows]
+    probs = {d: refusal_probability(texts, method=d) for d in DETECTORS}
+    result = {"data": args.data, **evaluate_detectors(rows, probs, args.threshold, args.bins)}
+    print(format_table(result))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "detectors.json", json.dumps(json_safe(result), indent=2))
+    plot_reliability(result, out / "reliability.png")
+    print(f"wrote {out / 'detectors.json'} and {out / 'reliability.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from runtime.cli import run
+
+    run(main)
