@@ -99,7 +99,7 @@ def test_prefilled_prompt_continues_the_prefix_on_each_backend(backend_name, tok
     with torch.no_grad():
         ref = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                              max_new_tokens=12, do_sample=False)[0, len(ids):].tolist()
-    backend = make_backend(RolloutConfig(backend=backend_name, kv_cache_gib=0.5), model_name="smollm2-135m",
+    backend = make_backend(RolloutConfig(backend=backend_name, kv_cache_gib=1, max_model_len=512), model_name="smollm2-135m",
                            tokenizer=tokenizer, policy=model if backend_name == "hf" else None, dtype="float32",
                            device="cpu")
     try:
