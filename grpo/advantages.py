@@ -105,3 +105,17 @@ def combine_rewards(rewards: torch.Tensor, weights: Sequence[float] | torch.Tens
         row = int(torch.isinf(r).any(dim=1).nonzero()[0].item())
         raise ValueError(f"rewards row {row} has an infinite value: {r[row].tolist()}")
     return torch.nansum(r * w[None, :], dim=1)  # (N,)
+
+
+def overlong_penalty(lengths: Sequence[int], max_tokens: int, buffer: int, penalty: float = 1.0) -> torch.Tensor:
+    """DAPO's soft overlong punishment, (N,) float32 values in [-penalty, 0] to add to the rewards.
+
+    0 up to max_tokens - buffer tokens, then linear down to -penalty at max_tokens:
+        p(L) = -penalty * (L - (max_tokens - buffer)) / buffer     for max_tokens - buffer < L <= max_tokens
+    (longer than max_tokens cannot happen here: the sampler stops there; it would get -penalty).
+    """
+    if not 1 <= buffer <= max_tokens:
+        raise ValueError(f"buffer must be in [1, max_tokens={max_tokens}], got {buffer}")
+    L = torch.as_tensor(list(lengths), dtype=torch.float32)  # (N,)
+    over = (L - (max_tokens - buffer)).clamp(min=0.0, max=float(buffer))  # (N,) tokens into the buffer
+    return -penalty * over / buffer  # (N,)

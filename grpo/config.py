@@ -39,7 +39,7 @@ class LossConfig:
     """PPO clip: ratio below 1 - eps_low stops the gradient for A < 0."""
     eps_high: NonNegFloat = 0.28
     """PPO clip: ratio above 1 + eps_high stops the gradient for A > 0 (DAPO clip-higher)."""
-    dual_clip: PosFloat | None = None
+    dual_clip: Annotated[float, Range(lo=1, lo_open=True)] | None = None
     """Dual-clip constant c > 1 bounding the loss for A < 0 (None: off)."""
     agg: Literal["token_mean", "seq_mean_token_mean", "dr_grpo", "global_token"] = "global_token"
     """Loss aggregation; global_token is DAPO's: over all completion tokens of the step, all ranks."""
@@ -53,6 +53,34 @@ class LossConfig:
     """Truncation cap of the importance weight."""
     is_level: Literal["token", "sequence"] = "token"
     """token, or sequence (geometric mean over the completion)."""
+    skip_zero_advantage: bool = False
+    """Skip the forward/backward of completions with advantage exactly 0 (same gradient up to float rounding; kl.beta > 0: see below)."""
+    skip_zero_advantage_with_kl: bool = False
+    """With kl.beta > 0, skip them anyway and drop their KL term from the loss (changes the gradient)."""
+    overlong: Literal["none", "filter", "soft"] = "none"
+    """Truncated completions: none | filter (out of the loss and its token counts) | soft (DAPO's length penalty added to the reward)."""
+    overlong_buffer: PosInt = 16
+    """soft: the penalty ramps linearly over the last this many tokens of sampling.max_tokens."""
+    overlong_penalty: PosFloat = 1.0
+    """soft: the penalty at sampling.max_tokens (DAPO: 1)."""
+
+
+@dataclass
+class GRPOSamplingConfig(SamplingConfig):
+    dynamic: bool = False
+    """DAPO dynamic sampling: drop zero-std groups and sample more prompts until the step has B informative ones."""
+    max_rounds: PosInt = 3
+    """dynamic: generation rounds per step at most (each samples B more prompts); short steps are filled with zero-std groups."""
+
+
+MAX_LOGP_GAP_16BIT_FACTOR = 10.0
+"""rollout.max_logp_gap is for a float32 engine; a bfloat16 / float16 one gets this many times more."""
+
+
+@dataclass
+class GRPORolloutConfig(RolloutConfig):
+    max_logp_gap: PosFloat | None = 1e-2
+    """Stop when the batch after a weight sync has mean |rollout - trainer log-prob| above this (x10 at 16 bits; hf: unchecked; None: off)."""
 
 
 @dataclass
@@ -83,6 +111,10 @@ class GRPOConfig:
     """Optimizer passes per rollout batch (mu); > 1 is where the ratio moves off 1 and clipping acts."""
     micro_batch_size: PosInt = 8
     """Sequences per forward/backward (gradient accumulation over the batch)."""
+    micro_batch_tokens: NonNegInt = 0
+    """Token budget of a micro-batch's padded (prompt + completion) grid instead of micro_batch_size (0: use micro_batch_size)."""
+    micro_batch_order: Literal["rollout", "length"] = "rollout"
+    """rollout (sampling order) | length (rows of similar prompt / completion length together: less padding)."""
     eval_every: NonNegInt = 0
     """Evaluate on the held-out rows every N steps (0: only at the end when data.eval is set)."""
     patience: NonNegInt = 0
@@ -99,9 +131,9 @@ class GRPOConfig:
     """The base model."""
     policy: LoraConfig = field(default_factory=LoraConfig)
     """The trainable LoRA (policy.init_adapter continues an existing adapter, e.g. the SFT one)."""
-    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    rollout: GRPORolloutConfig = field(default_factory=GRPORolloutConfig)
     """The generation engine (rollout.backend=hf|vllm|openai)."""
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: GRPOSamplingConfig = field(default_factory=GRPOSamplingConfig)
     """Sampling for training rollouts (top_p 1 / top_k off keep the IS ratio unbiased)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward functions and their weights."""
@@ -117,4 +149,14 @@ class GRPOConfig:
     def validate(self) -> None:
         if self.kl.reference == "sft" and self.kl.beta > 0 and not self.policy.init_adapter:
             raise ConfigError("config key 'kl.reference': sft needs policy.init_adapter (the SFT adapter dir)")
+        if self.loss.skip_zero_advantage_with_kl and not self.loss.skip_zero_advantage:
+            raise ConfigError("config key 'loss.skip_zero_advantage_with_kl': needs loss.skip_zero_advantage=true")
+        if self.loss.overlong == "soft" and self.loss.overlong_buffer > self.sampling.max_tokens:
+            raise ConfigError(f"config key 'loss.overlong_buffer': must be <= sampling.max_tokens "
+                              f"({self.sampling.max_tokens}), got {self.loss.overlong_buffer}")
+
+    @property
+    def skip_zero_advantage(self) -> bool:
+        """Whether zero-advantage completions skip the forward (with a KL term only when asked to)."""
+        return self.loss.skip_zero_advantage and (self.kl.beta == 0 or self.loss.skip_zero_advantage_with_kl)
 

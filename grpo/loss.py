@@ -28,6 +28,10 @@ Aggregation (`agg`) over masked tokens:
     dr_grpo                sum(l*m) / (N * max_tokens)        (max_tokens: the generation budget)
     global_token           sum(l*m) / num_global_tokens       ("dapo": the token count of the whole
                            generation batch, so summing micro-batch losses gives the full-batch loss)
+`agg_count` replaces the count a per-micro-batch aggregation divides by, for a micro-batch whose
+rows with an exactly-zero loss were left out before the forward (grpo/step.py skips zero-advantage
+completions): token_mean its completion tokens, seq_mean_token_mean its non-empty completions,
+dr_grpo its completions, all counted over the micro-batch before the cut (global_token ignores it).
 An empty mask row contributes 0, never NaN; an all-empty micro-batch gives a loss of 0 that still
 has a grad path to `logp`. Values of the inputs outside the mask are ignored (even inf/NaN).
 The mask may be bool or 0/1 float; any nonzero entry counts as a completion token.
@@ -93,18 +97,28 @@ def _aggregate(
     agg: str,
     max_tokens: int | None,
     num_global_tokens: float | int | torch.Tensor | None,
+    count: int | None = None,
 ) -> torch.Tensor:
     masked = torch.where(m, per_token, 0.0)  # (N, T)
     if agg == "token_mean":
-        return masked.sum() / m.sum().clamp(min=1)
+        return masked.sum() / (m.sum().clamp(min=1) if count is None else max(count, 1))
     if agg == "seq_mean_token_mean":
         lens = m.sum(dim=1)  # (N,)
         per_seq = masked.sum(dim=1) / lens.clamp(min=1)  # (N,)
-        return per_seq.sum() / (lens > 0).sum().clamp(min=1)
+        return per_seq.sum() / ((lens > 0).sum().clamp(min=1) if count is None else max(count, 1))
     if agg == "dr_grpo":
-        return masked.sum() / (m.shape[0] * max_tokens)
+        return masked.sum() / ((m.shape[0] if count is None else count) * max_tokens)
     # global_token
     return masked.sum() / max(float(num_global_tokens), 1.0)
+
+
+def aggregation_count(lengths: list[int], agg: str) -> int:
+    """The count `agg` divides a micro-batch's loss by, from its completions' lengths (policy_loss's agg_count)."""
+    if agg == "token_mean":
+        return sum(lengths)
+    if agg == "seq_mean_token_mean":
+        return sum(1 for n in lengths if n > 0)
+    return len(lengths)
 
 
 def _check_options(agg, max_tokens, num_global_tokens, eps_low, eps_high, dual_clip, is_cap, is_level,
@@ -152,6 +166,7 @@ def policy_loss(
     agg: Aggregation = "token_mean",
     max_tokens: int | None = None,
     num_global_tokens: float | int | torch.Tensor | None = None,
+    agg_count: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """GRPO loss of a micro-batch -> (scalar loss with grad through logp, float metrics)."""
     _check_shapes(logp, old_logp, advantages, mask, ref_logp, rollout_logp)
@@ -201,14 +216,14 @@ def policy_loss(
         metrics["rollout_logp_diff_mean"] = _masked_mean(abs_diff, m)
         metrics["rollout_logp_diff_max"] = _masked_min_max(abs_diff, m)[1]
 
-    pg_loss = _aggregate(pg, m, agg, max_tokens, num_global_tokens)
+    pg_loss = _aggregate(pg, m, agg, max_tokens, num_global_tokens, agg_count)
     loss = pg_loss
     if ref_logp is not None:
         ref = ref_logp.detach().float().masked_fill(~m, 0.0)  # (N, T)
         kl = kl_penalty(logp, ref, kl_estimator)  # (N, T)
         metrics["kl_mean"] = _masked_mean(kl, m)
         if beta > 0:
-            kl_loss = beta * _aggregate(kl, m, agg, max_tokens, num_global_tokens)
+            kl_loss = beta * _aggregate(kl, m, agg, max_tokens, num_global_tokens, agg_count)
             metrics["kl_loss"] = kl_loss
             loss = pg_loss + kl_loss
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+
 import torch
 from tqdm import tqdm
 
@@ -26,17 +28,20 @@ def rollout_metrics(rollout, rewards: torch.Tensor, group_size: int, prompt_cut:
     }
 
 
-def perf_metrics(rollout, times: list[float], sync: dict) -> dict:
-    """times: perf_counter() at the start of generate, score, train, sync and at the end."""
-    t0, t1, t2, t3, t4 = times
+def perf_metrics(rollout, seconds: dict[str, float], sync: dict) -> dict:
+    """seconds: the step's phases (generate, score, train, sync); peak memory so far."""
     n_tok = sum(len(c) for c in rollout.completion_ids)
-    return {
-        "perf/step_s": t4 - t0, "perf/generate_s": t1 - t0, "perf/score_s": t2 - t1,
-        "perf/train_s": t3 - t2, "perf/sync_s": t4 - t3,
-        "perf/completion_tokens": n_tok, "perf/gen_tokens_per_s": n_tok / max(t1 - t0, 1e-9),
-        "perf/tokens_per_s": n_tok / max(t4 - t0, 1e-9),
+    step_s = sum(seconds.values())
+    out = {
+        "perf/step_s": step_s, **{f"perf/{k}_s": v for k, v in seconds.items()},
+        "perf/completion_tokens": n_tok, "perf/gen_tokens_per_s": n_tok / max(seconds["generate"], 1e-9),
+        "perf/tokens_per_s": n_tok / max(step_s, 1e-9),
+        "perf/peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,  # Linux: KiB
         **{f"perf/{k}": v for k, v in sync.items() if isinstance(v, int | float)},
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["perf/cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
 
 
 def warn_if_dying(frac: float, dying: int, warn_steps: int, step: int, is_main: bool) -> int:

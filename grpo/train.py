@@ -15,7 +15,15 @@ the first pass and reused.
 
 Every step logs reward statistics per function, frac_reward_zero_std (groups whose rewards are
 all equal, which give no gradient), the clipped-completion ratio, entropy, KL, clip fractions,
-IS statistics and the step time split into generate / score / train / sync.
+IS statistics, the step time split into generate / score / train / sync, the padded share of the
+token grid (perf/pad_frac) and peak memory (perf/peak_rss_gib, and CUDA's max allocated on a GPU).
+
+Options, all off by default (grpo/step.py says what each does to the numbers): loss.skip_zero_advantage
+(no forward/backward for completions whose loss is exactly 0), loss.overlong (DAPO's overlong filter or
+soft length penalty), micro_batch_order=length and micro_batch_tokens (less padding, bounded memory),
+sampling.dynamic (DAPO's dynamic sampling: extra rounds until B groups carry a signal). On by default:
+rollout.max_logp_gap, which stops the run when the engine's log-probs after a weight sync do not match
+the trainer's (a sync that silently did nothing); it never fires on a working sync.
 """
 
 from __future__ import annotations
@@ -34,22 +42,20 @@ from tqdm import tqdm
 
 from data.chat import prompt_settings_meta
 from data.prepare import load_split
-from grpo.advantages import combine_rewards, group_advantages
-from grpo.batch import PromptSampler, encode_prompts, eval_subset, pack, pad_rows
+from grpo.advantages import group_advantages
+from grpo.batch import PromptSampler, eval_subset
 from grpo.config import GRPOConfig
-from grpo.loss import policy_loss
 from grpo.metrics import evaluate, perf_metrics, postfix, rollout_metrics, warn_if_dying
-from reward.functions import score
-from rollout.base import SamplingConfig, make_backend
+from grpo.step import REF_ADAPTER, collect_batch, note_options, reference_logprobs, train_on_batch
+from rollout.base import make_backend
 from runtime.checkpoint import resume_from, save_adapter, save_checkpoint
 from runtime.config import parse_cli
-from runtime.logprobs import token_logprobs
 from runtime.metrics import MetricsLogger
 from runtime.models import add_lora, load_model, load_tokenizer
-from runtime.optim import build_optimizer, clip_and_reduce_grads
+from runtime.optim import build_optimizer
 from runtime.world import World, init_world
 
-REF_ADAPTER = "ref"
+__all__ = ["main", "reference_logprobs", "setup_policy"]
 
 
 # ----------------------------------------------------------------------------- setup
@@ -69,73 +75,6 @@ def setup_policy(cfg: GRPOConfig, world: World):
     return policy, tok
 
 
-# ----------------------------------------------------------------------------- one step's pieces
-
-
-def reference_logprobs(policy, ids, attn, P, cfg: GRPOConfig) -> torch.Tensor:
-    """Log-probs under the KL reference: the adapter disabled (base) or the frozen SFT adapter."""
-    with torch.no_grad():
-        if cfg.kl.reference == "base":
-            with policy.disable_adapter():
-                ref, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
-        else:
-            policy.set_adapter(REF_ADAPTER)
-            try:
-                ref, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
-            finally:
-                policy.set_adapter("default")
-                for name, p in policy.named_parameters():
-                    if f".{REF_ADAPTER}." in name:
-                        p.requires_grad_(False)
-    return ref
-
-
-def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, pad_id: int, cfg: GRPOConfig,
-                   world: World):
-    """num_iterations optimizer passes over the rollout batch, micro-batched; returns mean metrics."""
-    N = len(rollout.completion_ids)
-    mbs = [list(range(i, min(i + cfg.micro_batch_size, N))) for i in range(0, N, cfg.micro_batch_size)]
-    n_tokens = torch.tensor(float(sum(len(c) for c in rollout.completion_ids)))
-    global_tokens = world.all_reduce_sum(n_tokens.clone()).item()
-    old, ref = {}, {}
-    sums: dict[str, float] = {}
-    policy.train()
-    for it in range(cfg.num_iterations):
-        optimizer.zero_grad(set_to_none=True)
-        for j, idx in enumerate(mbs):
-            comps = [rollout.completion_ids[i] for i in idx]
-            ids, attn, P = pack([prompts[rollout.prompt_index[i]] for i in idx], comps, pad_id)
-            ids, attn = ids.to(world.device), attn.to(world.device)
-            mask = attn[:, P:].float()  # (n, T)
-            logp, ent = token_logprobs(policy, ids, attn, prompt_len=P,
-                                       temperature=cfg.sampling.temperature, with_entropy=True)  # (n, T)
-            if it == 0:
-                old[j] = logp.detach()
-                if cfg.kl.beta > 0:
-                    ref[j] = reference_logprobs(policy, ids, attn, P, cfg)
-            loss, m = policy_loss(
-                logp, old[j], adv[idx].to(world.device), mask,
-                eps_low=cfg.loss.eps_low, eps_high=cfg.loss.eps_high, dual_clip=cfg.loss.dual_clip,
-                ref_logp=ref.get(j), beta=cfg.kl.beta, kl_estimator=cfg.kl.estimator,
-                rollout_logp=pad_rows([rollout.logprobs[i] for i in idx], mask.shape[1]).to(world.device)
-                if cfg.loss.is_correction else None,
-                is_cap=cfg.loss.is_cap, is_level=cfg.loss.is_level, agg=cfg.loss.agg,
-                max_tokens=cfg.sampling.max_tokens, num_global_tokens=global_tokens,
-            )
-            if cfg.loss.agg != "global_token":
-                loss = loss / len(mbs)  # mean over micro-batches; ranks are averaged below
-            loss.backward()
-            m["entropy"] = (ent * mask).sum().item() / max(mask.sum().item(), 1.0)
-            for k, v in m.items():
-                sums[k] = sums.get(k, 0.0) + float(v) / (len(mbs) * cfg.num_iterations)
-        grad_norm = clip_and_reduce_grads(params, cfg.optim.max_grad_norm, world,
-                                          sum_ranks=cfg.loss.agg == "global_token")
-        optimizer.step()
-        scheduler.step()
-        sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm / cfg.num_iterations
-    return sums
-
-
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -148,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer, scheduler = build_optimizer(params, cfg.optim, total_steps=cfg.steps * cfg.num_iterations)
     rows = load_split(cfg.data.train)
-    sampler = PromptSampler(rows, cfg.prompts_per_step, cfg.data.malicious_fraction, cfg.seed, world)
+    sampler = PromptSampler(rows, cfg.prompts_per_step, cfg.data.malicious_fraction, cfg.seed, world,
+                            extra_rounds=cfg.sampling.max_rounds - 1 if cfg.sampling.dynamic else 0)
     eval_rows = eval_subset(load_split(cfg.data.eval), cfg.data.eval_rows) if cfg.data.eval else []
     meta = {"base_model": cfg.model.name, "trainer": "grpo", **prompt_settings_meta(cfg.data, tok),
             "config": asdict(cfg)}
@@ -166,30 +106,25 @@ def main(argv: list[str] | None = None) -> dict:
         logger.truncate_after(start)
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="grpo", disable=not world.is_main)
     dying, evals_since_best, metrics = 0, 0, {}
+    note_options(cfg, world.is_main)
     for step in bar:
-        t = [time.perf_counter()]
-        batch = sampler.sample(step)                                                       # B rows
-        prompts, prompt_cut = encode_prompts(batch, tok, cfg.data)
-        rollout = backend.generate(prompts, cfg.group_size, _step_sampling(cfg, step, world))  # B*G
-        t.append(time.perf_counter())
-        texts = tok.batch_decode(rollout.completion_ids, skip_special_tokens=True)
-        labels = [batch[i]["label"] for i in rollout.prompt_index]
-        R, _, weights, rmetrics = score(cfg.reward, [batch[i]["text"] for i in rollout.prompt_index], texts,
-                                        labels, [len(c) for c in rollout.completion_ids], rollout.truncated)
-        rewards = combine_rewards(R, weights)                                               # (B*G,)
-        adv = group_advantages(rewards, cfg.group_size, scale=cfg.loss.advantage_scale, eps=cfg.loss.advantage_eps)
-        t.append(time.perf_counter())
+        sb = collect_batch(backend, sampler, tok, cfg, step, world)                    # B prompts, B*G completions
+        adv = group_advantages(sb.rewards, cfg.group_size, scale=cfg.loss.advantage_scale,
+                               eps=cfg.loss.advantage_eps)                             # (B*G,)
+        t = time.perf_counter()
         backend.sleep()
-        tm = train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, tok.pad_token_id, cfg, world)
-        t.append(time.perf_counter())
+        tm, tperf = train_on_batch(policy, optimizer, scheduler, params, sb.prompts, sb.rollout, adv,
+                                   tok.pad_token_id, cfg, world)
+        t_sync = time.perf_counter()
         backend.wake()
         sync = backend.update_weights(policy)
-        t.append(time.perf_counter())
-        metrics = {**rollout_metrics(rollout, rewards, cfg.group_size, prompt_cut), **rmetrics,
+        seconds = {"generate": sb.generate_s, "score": sb.score_s, "train": t_sync - t,
+                   "sync": time.perf_counter() - t_sync}
+        metrics = {**rollout_metrics(sb.rollout, sb.rewards, cfg.group_size, sb.prompt_cut), **sb.metrics,
                    **{f"train/{k}": v for k, v in tm.items()}, "train/lr": scheduler.get_last_lr()[0],
-                   **perf_metrics(rollout, t, sync)}
-        dying = warn_if_dying(metrics["rollout/frac_reward_zero_std"], dying, cfg.dying_warn_steps, step,
-                              world.is_main)
+                   **perf_metrics(sb.rollout, seconds, sync), **tperf}
+        zstd = metrics.get("rollout/frac_reward_zero_std_raw", metrics["rollout/frac_reward_zero_std"])
+        dying = warn_if_dying(zstd, dying, cfg.dying_warn_steps, step, world.is_main)
         if eval_rows and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == cfg.steps):
             metrics.update(evaluate(backend, eval_rows, tok, cfg))
             if metrics["eval/reward"] > best:
@@ -228,12 +163,6 @@ def lora_fingerprint(params) -> str:
     for p in params:
         h.update(p.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()
-
-
-def _step_sampling(cfg: GRPOConfig, step: int, world: World) -> SamplingConfig:
-    s = cfg.sampling
-    return SamplingConfig(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_tokens,
-                          seed=cfg.seed * 100_003 + step * 101 + world.rank)
 
 
 if __name__ == "__main__":

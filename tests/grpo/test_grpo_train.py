@@ -26,7 +26,8 @@ REQUIRED_KEYS = [
     "rollout/truncated_prompt_ratio", "train/entropy", "train/kl_mean", "train/clip_frac_low",
     "train/clip_frac_high", "train/is_ratio_min", "train/is_ratio_mean", "train/is_ratio_max",
     "train/rollout_logp_diff_mean", "train/grad_norm", "train/lr", "perf/tokens_per_s", "perf/generate_s",
-    "perf/score_s", "perf/train_s", "perf/sync_s", "perf/step_s",
+    "perf/score_s", "perf/train_s", "perf/sync_s", "perf/step_s", "perf/pad_frac", "perf/peak_rss_gib",
+    "train/skipped_seqs_frac",
 ]
 
 
@@ -142,3 +143,105 @@ def test_grpo_learns_on_smollm2(tmp_path):
     first = sum(r["reward/mean"] for r in rows[:3]) / 3
     last = sum(r["reward/mean"] for r in rows[-3:]) / 3
     assert last > first + 0.3, (first, last)
+
+
+# ------------------------------------------------------------------ issue 13 options, end to end
+
+
+class FakeEngine:
+    """A colocated engine stand-in: the hf backend on its own copy of the policy. sync=False makes
+    update_weights a no-op (the silent sync failure the post-sync check must catch)."""
+
+    def __init__(self, cfg, *, model_name, tokenizer, policy, dtype="float32", device="cpu", sync=True):
+        import copy
+
+        from rollout.hf import HFBackend
+
+        self.engine_policy, self.policy, self.sync = copy.deepcopy(policy), policy, sync
+        self.hf = HFBackend(cfg, model_name=model_name, tokenizer=tokenizer, policy=self.engine_policy)
+
+    def generate(self, prompts, n, sampling):
+        return self.hf.generate(prompts, n, sampling)
+
+    def update_weights(self, policy) -> dict:
+        if self.sync:
+            self.engine_policy.load_state_dict(policy.state_dict())
+        return {"sync_s": 0.0}
+
+    def sleep(self):
+        pass
+
+    def wake(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_post_sync_logprob_check(tiny_model_dir, tmp_path, monkeypatch, sync):
+    """A sync that does nothing stops the run at the first step after the policy moved, before training on it."""
+    import grpo.train
+    from rollout.base import RolloutError
+
+    monkeypatch.setattr(grpo.train, "make_backend", lambda cfg, **kw: FakeEngine(cfg, **kw, sync=sync))
+    args = tiny_args(tiny_model_dir, tmp_path, "rollout.backend=vllm", "optim.lr=5e-2", "kl.beta=0")
+    if sync:
+        main = grpo.train.main(args)
+        assert main["train/rollout_logp_diff_mean"] < 1e-4
+        return
+    with pytest.raises(RolloutError, match=r"^rollout/trainer log-prob gap .* > rollout.max_logp_gap 0.01 .*"
+                                           r"\(backend vllm, sync merged, dtype float32\)") as e:
+        grpo.train.main(args)
+    assert "\n" not in str(e.value)
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1]  # step 2 stopped before logging
+
+
+def fake_score(cfg, prompts, completions, labels, lengths, truncated, generate_fn=None):
+    """Half the prompts (by a hash of the text) give every completion the same reward: zero-std groups."""
+    import zlib
+
+    from reward.functions import Scores
+
+    r = [0.0 if zlib.crc32(p.encode()) % 2 else (len(c) % 7) / 7 + 0.01 * len(set(c.split())) for p, c in
+         zip(prompts, completions)]
+    return Scores(torch.tensor(r)[:, None], ["fake"], [1.0], {"reward/fake_mean": sum(r) / len(r)})
+
+
+def test_dynamic_sampling_and_resume(tiny_model_dir, tmp_path, monkeypatch):
+    """sampling.dynamic: extra rounds fill the step with informative groups; resume gives the same metrics."""
+    import grpo.step
+    from grpo.train import main
+
+    monkeypatch.setattr(grpo.step, "score", fake_score)
+    extra = ("sampling.dynamic=true", "sampling.max_rounds=3", "prompts_per_step=4", "num_iterations=2",
+             "optim.lr=5e-3", "sampling.max_tokens=12")
+    main(tiny_args(tiny_model_dir, tmp_path / "a", *extra))
+    main(tiny_args(tiny_model_dir, tmp_path / "b", *extra, "save_every=2"))
+    main(tiny_args(tiny_model_dir, tmp_path / "c", *extra, f"resume={tmp_path / 'b' / 'checkpoints'}"))
+    full = read_metrics(tmp_path / "a" / "metrics.jsonl")
+    for r in full:
+        assert 1 <= r["rollout/dynamic_rounds"] <= 3
+        assert r["rollout/dynamic_prompts"] == 4 * r["rollout/dynamic_rounds"]
+        assert r["rollout/frac_reward_zero_std"] <= r["rollout/frac_reward_zero_std_raw"]
+    assert any(r["rollout/dynamic_rounds"] > 1 for r in full)  # the hash makes about half the groups dead
+    assert any(r["rollout/frac_reward_zero_std_raw"] > 0 for r in full)
+    resumed = read_metrics(tmp_path / "c" / "metrics.jsonl")
+    assert [r["step"] for r in resumed] == [3]
+    for key in ("reward/mean", "train/loss", "train/grad_norm", "rollout/dynamic_rounds",
+                "rollout/frac_reward_zero_std_raw", "rollout/completion_len_mean"):
+        assert resumed[0][key] == pytest.approx(full[2][key], rel=1e-5, abs=1e-7), key
+
+
+def test_overlong_and_memory_metrics(tiny_model_dir, tmp_path):
+    """A random tiny model never stops: every completion is truncated."""
+    from grpo.train import main
+
+    main(tiny_args(tiny_model_dir, tmp_path / "soft", "steps=1", "loss.overlong=soft", "loss.overlong_buffer=4"))
+    row = read_metrics(tmp_path / "soft" / "metrics.jsonl")[0]
+    assert row["rollout/clipped_ratio"] == 1.0 and row["reward/overlong_penalty_mean"] == -1.0
+    assert row["perf/peak_rss_gib"] > 0.1 and 0.0 <= row["perf/pad_frac"] < 1.0
+    main(tiny_args(tiny_model_dir, tmp_path / "filter", "steps=1", "loss.overlong=filter",
+                   "micro_batch_order=length", "micro_batch_tokens=64"))
+    row = read_metrics(tmp_path / "filter" / "metrics.jsonl")[0]
+    assert row["rollout/overlong_filtered_frac"] == 1.0 and row["train/grad_norm"] == 0.0

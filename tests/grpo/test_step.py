@@ -1,0 +1,269 @@
+"""grpo.step.train_on_batch and its options on the tiny model: the zero-advantage skip gives the full
+gradient, overlong filtering equals dropping the rows, length-ordered micro-batches pad less and give
+the same gradient; micro-batch planning, the overlong penalty and dynamic-sampling helpers by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from grpo.advantages import overlong_penalty
+from grpo.batch import PromptSampler, plan_micro_batches, select_groups
+from grpo.config import GRPOConfig
+from grpo.loss import aggregation_count, policy_loss
+from grpo.step import check_sync, max_logp_gap, train_on_batch
+from rollout.base import RolloutBatch, RolloutError
+from runtime.config import ConfigError, load_config
+from runtime.world import init_world
+
+SMOKE = str(Path(__file__).resolve().parents[2] / "configs" / "smoke_grpo_cpu.yaml")
+AGGS = ["token_mean", "seq_mean_token_mean", "dr_grpo", "global_token"]
+
+# 3 prompts of different lengths, G = 2: six completions of 1..5 tokens (ids inside the vocabulary).
+PROMPTS = [[1, 2, 3, 4, 5], [6, 7], [8, 9, 10]]
+COMPLETIONS = [[11, 12, 13], [14, 15], [16], [17, 18, 19, 20], [21, 22], [23, 24, 25, 26, 27]]
+ADV = torch.tensor([0.7, -0.7, 0.0, 0.0, 1.0, -1.0])  # group 1 has equal rewards
+
+
+def batch(completions=COMPLETIONS, truncated=None, index=(0, 0, 1, 1, 2, 2)) -> RolloutBatch:
+    g = torch.Generator().manual_seed(3)
+    logps = [(-1.0 - 0.1 * torch.rand(len(c), generator=g)).tolist() for c in completions]
+    truncated = truncated or [False] * len(completions)
+    return RolloutBatch([list(c) for c in completions], logps, ["length" if t else "stop" for t in truncated],
+                        list(truncated), list(index))
+
+
+class NoStep:
+    """An optimizer that keeps the gradient in p.grad and never moves the weights."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        pass
+
+
+class NoSchedule:
+    def step(self):
+        pass
+
+    def get_last_lr(self):
+        return [0.0]
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_model_dir):
+    from runtime.models import LoraConfig, ModelConfig, add_lora, load_model
+
+    torch.manual_seed(0)
+    model = add_lora(load_model(ModelConfig(name=tiny_model_dir)), LoraConfig(r=4, alpha=8))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)  # LoRA A then gets a gradient too
+    return model
+
+
+def config(tiny_model_dir, *overrides: str) -> GRPOConfig:
+    return load_config(GRPOConfig, SMOKE, [f"model.name={tiny_model_dir}", "kl.beta=0", "optim.max_grad_norm=0",
+                                           "group_size=2", *overrides])
+
+
+def grads(policy, cfg, rollout, adv=ADV, prompts=PROMPTS):
+    params = [p for p in policy.parameters() if p.requires_grad]
+    metrics, perf = train_on_batch(policy, NoStep(params), NoSchedule(), params, prompts, rollout, adv, 0, cfg,
+                                   init_world("cpu"))
+    return [p.grad.clone() for p in params], metrics, perf
+
+
+def assert_same_grads(a, b, exact=False):
+    assert len(a) == len(b)
+    assert any(x.abs().max() > 0 for x in a), "the reference gradient is all zero: the test shows nothing"
+    for x, y in zip(a, b):
+        if exact:
+            assert torch.equal(x, y)
+        else:
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ 1. zero-advantage skip
+
+
+@pytest.mark.parametrize("agg", AGGS)
+def test_policy_loss_agg_count_keeps_the_full_denominator(agg):
+    """Dropping zero-advantage rows and passing the full micro-batch's count gives the same loss."""
+    torch.manual_seed(0)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]])  # lengths 3, 2, 1, 4
+    logp = -torch.rand(4, 4)
+    adv = torch.tensor([0.5, 0.0, 0.0, -1.0])
+    kw = dict(agg=agg, max_tokens=4, num_global_tokens=10)
+    full, _ = policy_loss(logp, logp, adv, mask, **kw)
+    keep = [0, 3]
+    count = aggregation_count([3, 2, 1, 4], agg)
+    # token_mean: 10 tokens; seq mean: 4 non-empty rows; dr_grpo: 4 rows (x max_tokens); global: ignored
+    assert count == {"token_mean": 10, "seq_mean_token_mean": 4, "dr_grpo": 4, "global_token": 4}[agg]
+    cut, _ = policy_loss(logp[keep], logp[keep], adv[keep], mask[keep], agg_count=count, **kw)
+    torch.testing.assert_close(cut, full, rtol=0, atol=1e-7)
+    if agg != "global_token":  # without the count the cut batch divides by less: a different loss
+        own, _ = policy_loss(logp[keep], logp[keep], adv[keep], mask[keep], **kw)
+        assert not torch.allclose(own, full)
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("mbs", [4, 2])  # 4: rows 2-3 leave a micro-batch; 2: a whole micro-batch is skipped
+def test_skip_zero_advantage_gives_the_full_gradient(policy, tiny_model_dir, agg, mbs):
+    full, m_full, _ = grads(policy, config(tiny_model_dir, f"loss.agg={agg}", f"micro_batch_size={mbs}"), batch())
+    cfg = config(tiny_model_dir, f"loss.agg={agg}", f"micro_batch_size={mbs}", "loss.skip_zero_advantage=true")
+    skipped, m_skip, _ = grads(policy, cfg, batch())
+    assert m_full["skipped_seqs_frac"] == 0.0 and m_skip["skipped_seqs_frac"] == pytest.approx(2 / 6)
+    assert_same_grads(full, skipped)
+    print(f"\nskip {agg} mbs={mbs}: bit-identical gradient: {all(torch.equal(x, y) for x, y in zip(full, skipped))}")
+    if agg == "global_token":  # the logged loss is a mean over the micro-batches run: one 0-loss fewer at mbs 2
+        assert m_skip["loss"] == pytest.approx(m_full["loss"] * (1 if mbs == 4 else 3 / 2), rel=1e-5, abs=1e-7)
+
+
+def test_skip_is_off_with_kl_unless_asked(policy, tiny_model_dir):
+    """kl.beta > 0: zero-advantage rows still carry a KL gradient, so the skip needs the explicit option."""
+    base = ("kl.beta=0.1", "loss.agg=global_token", "micro_batch_size=4")
+    full, _, _ = grads(policy, config(tiny_model_dir, *base), batch())
+    on, m_on, _ = grads(policy, config(tiny_model_dir, *base, "loss.skip_zero_advantage=true"), batch())
+    assert m_on["skipped_seqs_frac"] == 0.0
+    assert_same_grads(full, on, exact=True)
+    cfg = config(tiny_model_dir, *base, "loss.skip_zero_advantage=true", "loss.skip_zero_advantage_with_kl=true")
+    dropped, m_drop, _ = grads(policy, cfg, batch())
+    assert m_drop["skipped_seqs_frac"] == pytest.approx(2 / 6)
+    assert max((a - b).abs().max() for a, b in zip(full, dropped)) > 1e-6  # their KL term is gone
+    with pytest.raises(ConfigError, match="skip_zero_advantage_with_kl"):
+        config(tiny_model_dir, "loss.skip_zero_advantage_with_kl=true")
+
+
+def test_all_rows_skipped_gives_zero_gradients_not_none(policy, tiny_model_dir):
+    cfg = config(tiny_model_dir, "loss.skip_zero_advantage=true")
+    g, m, perf = grads(policy, cfg, batch(), adv=torch.zeros(6))
+    assert m["skipped_seqs_frac"] == 1.0 and all(torch.equal(x, torch.zeros_like(x)) for x in g)
+    assert perf["perf/pad_frac"] == 0.0
+
+
+# ------------------------------------------------------------------ 2. overlong
+
+
+def test_overlong_penalty_by_hand():
+    # max_tokens 10, buffer 4: free up to 6 tokens, then -1/4 per token, -1 at 10
+    pen = overlong_penalty([3, 6, 7, 8, 10], max_tokens=10, buffer=4)
+    torch.testing.assert_close(pen, torch.tensor([0.0, 0.0, -0.25, -0.5, -1.0]))
+    torch.testing.assert_close(overlong_penalty([9], max_tokens=10, buffer=4, penalty=0.5), torch.tensor([-0.375]))
+    with pytest.raises(ValueError):
+        overlong_penalty([1], max_tokens=10, buffer=11)
+
+
+def test_overlong_config_checks(tiny_model_dir):
+    cfg = config(tiny_model_dir, "loss.overlong=soft", "loss.overlong_buffer=8", "sampling.max_tokens=32")
+    assert cfg.loss.overlong == "soft"
+    with pytest.raises(ConfigError, match="overlong_buffer"):
+        config(tiny_model_dir, "loss.overlong=soft", "loss.overlong_buffer=40", "sampling.max_tokens=32")
+    with pytest.raises(ConfigError, match="loss.overlong"):
+        config(tiny_model_dir, "loss.overlong=mask")
+
+
+@pytest.mark.parametrize("agg", AGGS)
+def test_overlong_filter_equals_dropping_the_truncated_rows(policy, tiny_model_dir, agg):
+    """Rows 1 and 5 truncated: filtering them == training on the other four rows alone."""
+    trunc = [False, True, False, False, False, True]
+    cfg = config(tiny_model_dir, f"loss.agg={agg}", "micro_batch_size=6", "loss.overlong=filter")
+    filtered, _, perf = grads(policy, cfg, batch(truncated=trunc))
+    assert perf["rollout/overlong_filtered_frac"] == pytest.approx(2 / 6)
+    keep = [0, 2, 3, 4]
+    ref_batch = batch()
+    ref_batch = RolloutBatch(*[[getattr(ref_batch, f)[i] for i in keep] for f in
+                               ("completion_ids", "logprobs", "finish_reason", "truncated", "prompt_index")])
+    ref, _, _ = grads(policy, config(tiny_model_dir, f"loss.agg={agg}", "micro_batch_size=6"), ref_batch,
+                      adv=ADV[keep])
+    assert_same_grads(ref, filtered)
+
+
+# ------------------------------------------------------------------ 3. micro-batch order / token budget
+
+
+def test_plan_micro_batches_by_hand():
+    P, C = [5, 2, 3, 5, 2, 3], [3, 2, 1, 4, 2, 5]  # totals 8 4 4 9 4 8
+    assert plan_micro_batches(P, C, 4) == [[0, 1, 2, 3], [4, 5]]
+    # grids n x (max P + max C) at 2 rows: rollout [0,1] [2,3] [4,5] 16 + 18 + 16 = 50;
+    # by total [1,2] [4,0] [5,3] 10 + 16 + 20 = 46; by (prompt, completion) [1,4] [2,5] [0,3] 8 + 16 + 18 = 42;
+    # by (completion, prompt) [2,1] [4,0] [3,5] 10 + 16 + 20 = 46 -> the (prompt, completion) plan
+    assert plan_micro_batches(P, C, 2, order="length") == [[1, 4], [2, 5], [0, 3]]
+    # budget 16, rollout order: [0,1] 2 x 8 = 16; + row 2 -> 3 x 8 > 16; [2] + row 3 -> 2 x 9 > 16; [3];
+    # [4] + row 5 -> 2 x (3 + 5) = 16
+    assert plan_micro_batches(P, C, 99, token_budget=16) == [[0, 1], [2], [3], [4, 5]]
+    assert plan_micro_batches(P, C, 99, token_budget=1) == [[i] for i in range(6)]  # one row each at least
+    # one prompt per group (rollout order, G = 2) already pads no prompt: "length" never does worse
+    P2, C2 = [4, 4, 9, 9], [8, 8, 1, 1]
+    assert plan_micro_batches(P2, C2, 2, order="length") == [[0, 1], [2, 3]]
+
+
+def test_length_order_same_gradient_less_padding(policy, tiny_model_dir):
+    # rows' prompts 5, 5, 2, 2, 3, 3 tokens; completions 1, 8, 8, 1, 1, 8 tokens
+    comps = [[11], list(range(12, 20)), list(range(20, 28)), [28], [29], list(range(30, 38))]
+    rollout = batch(completions=comps)
+    a, _, perf_a = grads(policy, config(tiny_model_dir, "micro_batch_size=2"), rollout)
+    b, _, perf_b = grads(policy, config(tiny_model_dir, "micro_batch_size=2", "micro_batch_order=length"), rollout)
+    assert_same_grads(a, b)
+    # rollout order: rows (0,1) 2 x (5 + 8) = 26 cells, 19 real; (2,3) 2 x (2 + 8) = 20, 13 real;
+    # (4,5) 2 x (3 + 8) = 22, 15 real -> 1 - 47 / 68.  length order (by total, 6 13 10 3 4 11; the
+    # (prompt, completion) order gives 68, (completion, prompt) 60 too):
+    # (3,4) 2 x (3 + 1) = 8, 7 real; (0,2) 2 x (5 + 8) = 26, 16 real; (5,1) 26, 24 real -> 1 - 47 / 60
+    assert perf_a["perf/pad_frac"] == pytest.approx(1 - 47 / 68)
+    assert perf_b["perf/pad_frac"] == pytest.approx(1 - 47 / 60)
+    c, _, perf_c = grads(policy, config(tiny_model_dir, "micro_batch_tokens=20", "micro_batch_order=length"),
+                         rollout)
+    assert_same_grads(a, c)
+
+
+# ------------------------------------------------------------------ 4. sync check pieces
+
+
+def test_max_logp_gap_in_force(tiny_model_dir):
+    assert max_logp_gap(config(tiny_model_dir)) is None  # hf: nothing to sync
+    assert max_logp_gap(config(tiny_model_dir, "rollout.backend=vllm")) == 1e-2
+    assert max_logp_gap(config(tiny_model_dir, "rollout.backend=vllm", "model.dtype=bfloat16")) == pytest.approx(0.1)
+    assert max_logp_gap(config(tiny_model_dir, "rollout.backend=vllm", "rollout.max_logp_gap=null")) is None
+    cfg = config(tiny_model_dir, "rollout.backend=vllm", "rollout.sync=adapter")
+    check_sync(5e-3, 1e-2, cfg, init_world("cpu"))
+    with pytest.raises(RolloutError, match=r"gap 0\.05 > rollout.max_logp_gap 0\.01 .*backend vllm, sync adapter"):
+        check_sync(0.05, 1e-2, cfg, init_world("cpu"))
+
+
+# ------------------------------------------------------------------ 5. dynamic-sampling helpers
+
+
+def test_prompt_sampler_rounds_are_pure_and_round_0_unchanged():
+    rows = [{"text": f"m{i}", "label": "malicious"} for i in range(7)] + \
+           [{"text": f"b{i}", "label": "benign"} for i in range(5)]
+    world = init_world("cpu")
+    plain = PromptSampler(rows, 4, 0.5, seed=3, world=world)
+    dyn = PromptSampler(rows, 4, 0.5, seed=3, world=world, extra_rounds=2)
+    for step in range(6):
+        assert dyn.sample(step, 0) == plain.sample(step)
+    assert dyn.sample(4, 2) == PromptSampler(rows, 4, 0.5, seed=3, world=world, extra_rounds=2).sample(4, 2)
+    extra = [[r["text"] for r in dyn.sample(s, k)] for s in range(3) for k in (1, 2)]
+    assert len({tuple(e) for e in extra}) > 1
+    with pytest.raises(ValueError):
+        dyn.sample(0, 3)
+
+
+def test_select_groups_concatenates_rounds():
+    r0 = batch(completions=COMPLETIONS[:4], index=(0, 0, 1, 1))
+    r1 = batch(completions=COMPLETIONS[4:], index=(0, 0))
+    parts = [([{"text": "a"}, {"text": "b"}], [[1], [2]], [False, True], r0, torch.tensor([1.0, 0.0, 5.0, 5.0])),
+             ([{"text": "c"}], [[3]], [False], r1, torch.tensor([0.5, 0.25]))]
+    rows, prompts, cut, out, rewards = select_groups(parts, [(0, 0), (1, 0)], 2)
+    assert [r["text"] for r in rows] == ["a", "c"] and prompts == [[1], [3]] and cut == [False, False]
+    assert out.completion_ids == COMPLETIONS[:2] + COMPLETIONS[4:] and out.prompt_index == [0, 0, 1, 1]
+    assert out.logprobs == r0.logprobs[:2] + r1.logprobs
+    assert rewards.tolist() == [1.0, 0.0, 0.5, 0.25]
