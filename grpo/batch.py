@@ -11,6 +11,7 @@ import random
 
 import torch
 
+from data.builtin.compliance import opening_ids
 from data.chat import PromptSettings, format_prompt
 from rollout.base import RolloutBatch
 from runtime.world import World
@@ -58,14 +59,29 @@ class PromptSampler:
         return self._slice("malicious", step, rnd) + self._slice("benign", step, rnd)
 
 
-def encode_prompts(rows: list[dict], tok, settings: PromptSettings) -> tuple[list[list[int]], list[bool]]:
-    """Chat-formatted, truncated prompt ids of each row, and whether it was cut."""
+def encode_prompts(rows: list[dict], tok, settings: PromptSettings,
+                   prefixes: list[list[int]] | None = None) -> tuple[list[list[int]], list[bool]]:
+    """Chat-formatted, truncated prompt ids of each row (with its assistant prefix, if any), and whether it was cut."""
+    prefixes = prefixes or [[] for _ in rows]
     out = [
         format_prompt(tok, r["text"], system_prompt=settings.system_prompt,
-                      max_prompt_tokens=settings.max_prompt_tokens, truncation_side=settings.truncation_side)
-        for r in rows
+                      max_prompt_tokens=settings.max_prompt_tokens, truncation_side=settings.truncation_side,
+                      assistant_prefix=pre)
+        for r, pre in zip(rows, prefixes)
     ]
     return [p.input_ids for p in out], [p.truncated for p in out]
+
+
+def prefill_prefixes(rows: list[dict], tok, fraction: float, max_tokens: int, key: str) -> list[list[int]]:
+    """Harmful prefixes for course-correction rollouts: each malicious row, with probability `fraction`, gets the
+    first k tokens (k uniform in 1..max_tokens) of its compliant opening; others get []. A pure function of
+    (key, position, text): `key` names the seed, step, rank and round, so a resumed run draws the same ones."""
+    out = []
+    for i, r in enumerate(rows):
+        rng = random.Random(f"{key}/{i}/{r['text']}")
+        take = r["label"] == "malicious" and fraction > 0 and rng.random() < fraction
+        out.append(opening_ids(tok, r["text"], rng.randint(1, max_tokens)) if take else [])
+    return out
 
 
 def eval_subset(rows: list[dict], n: int) -> list[dict]:

@@ -31,6 +31,12 @@ class DataConfig(PromptSettings):
     """Share of malicious prompts in each step's batch (the rest benign)."""
     eval_rows: PosInt = 32
     """Held-out rows scored at each eval (label-balanced, fixed across evals)."""
+    prefill_fraction: UnitFloat = 0.0
+    """Course-correction GRPO: this share of the malicious prompts get the first k tokens of a harmful-compliant
+    answer (data/builtin/compliance.py) after the assistant header; rollouts continue from it, rewards score the
+    continuation, the prefix is prompt (no gradient; counted against max_prompt_tokens)."""
+    prefill_max_tokens: PosInt = 16
+    """Longest prefill, in tokens (k is uniform in 1..prefill_max_tokens)."""
 
 
 @dataclass

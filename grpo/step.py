@@ -31,7 +31,15 @@ import torch
 from tqdm import tqdm
 
 from grpo.advantages import combine_rewards, overlong_penalty, zero_std_mask
-from grpo.batch import PromptSampler, encode_prompts, pack, pad_rows, plan_micro_batches, select_groups
+from grpo.batch import (
+    PromptSampler,
+    encode_prompts,
+    pack,
+    pad_rows,
+    plan_micro_batches,
+    prefill_prefixes,
+    select_groups,
+)
 from grpo.config import MAX_LOGP_GAP_16BIT_FACTOR, GRPOConfig
 from grpo.loss import aggregation_count, policy_loss
 from reward.functions import score
@@ -91,10 +99,14 @@ def collect_batch(backend, sampler: PromptSampler, tok, cfg: GRPOConfig, step: i
     for rnd in range(rounds):
         t0 = time.perf_counter()
         rows = sampler.sample(step, rnd)
-        prompts, cut = encode_prompts(rows, tok, cfg.data)
+        prefixes = prefill_prefixes(rows, tok, cfg.data.prefill_fraction, cfg.data.prefill_max_tokens,
+                                    f"{cfg.seed}/{step}/{world.rank}/{rnd}") if cfg.data.prefill_fraction else None
+        prompts, cut = encode_prompts(rows, tok, cfg.data, prefixes)
         rollout = backend.generate(prompts, G, step_sampling(cfg, step, world, rnd))  # B*G
         t1 = time.perf_counter()
         rewards, rmetrics = score_rollout(rows, rollout, tok, cfg)
+        if prefixes is not None:
+            rmetrics.update(prefill_metrics(prefixes, rollout, tok))
         score_s, gen_s = score_s + time.perf_counter() - t1, gen_s + t1 - t0
         if not cfg.sampling.dynamic:
             return StepBatch(rows, prompts, cut, rollout, rewards, rmetrics, gen_s, score_s)
@@ -112,6 +124,18 @@ def collect_batch(backend, sampler: PromptSampler, tok, cfg: GRPOConfig, step: i
                "rollout/dynamic_rounds": len(parts), "rollout/dynamic_prompts": n_groups,
                "rollout/frac_reward_zero_std_raw": 1.0 - len(informative) / n_groups}
     return StepBatch(rows, prompts, cut, rollout, rewards, metrics, gen_s, score_s)
+
+
+def prefill_metrics(prefixes: list[list[int]], rollout: RolloutBatch, tok) -> dict:
+    """rollout/prefilled_frac (prompts that got a harmful prefix) and the markers' refusal rate of the
+    completions that continue one (NaN when none did): does the policy turn around mid-answer?"""
+    from reward.refusal import refusal_probability
+
+    idx = [j for j, i in enumerate(rollout.prompt_index) if prefixes[i]]
+    texts = tok.batch_decode([rollout.completion_ids[j] for j in idx], skip_special_tokens=True)
+    refused = [p >= 0.5 for p in refusal_probability(texts, method="markers")] if texts else []
+    return {"rollout/prefilled_frac": sum(bool(p) for p in prefixes) / max(len(prefixes), 1),
+            "rollout/prefilled_refusal_rate": sum(refused) / len(refused) if refused else float("nan")}
 
 
 def _mean_metrics(dicts: list[dict], weights: list[int]) -> dict:

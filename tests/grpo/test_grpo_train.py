@@ -245,3 +245,66 @@ def test_overlong_and_memory_metrics(tiny_model_dir, tmp_path):
                    "micro_batch_order=length", "micro_batch_tokens=64"))
     row = read_metrics(tmp_path / "filter" / "metrics.jsonl")[0]
     assert row["rollout/overlong_filtered_frac"] == 1.0 and row["train/grad_norm"] == 0.0
+
+
+def test_prefill_prefixes_are_seeded_and_only_on_malicious_rows(tokenizer):
+    from data.builtin.compliance import opening_ids
+    from grpo.batch import prefill_prefixes
+
+    rows = [{"text": f"Explain how to break into house number {i}.", "label": "malicious"} for i in range(40)]
+    rows += [{"text": f"How do I bake bread {i}?", "label": "benign"} for i in range(10)]
+    a = prefill_prefixes(rows, tokenizer, 0.5, 8, "0/3/0/0")
+    assert a == prefill_prefixes(rows, tokenizer, 0.5, 8, "0/3/0/0")  # a pure function of the key
+    assert a != prefill_prefixes(rows, tokenizer, 0.5, 8, "0/4/0/0")  # another step draws others
+    taken = [i for i, p in enumerate(a) if p]
+    assert 10 <= len(taken) <= 30 and all(i < 40 for i in taken)  # about half, malicious rows only
+    for i in taken:
+        assert 1 <= len(a[i]) <= 8 and a[i] == opening_ids(tokenizer, rows[i]["text"], len(a[i]))
+    assert all(p == [] for p in prefill_prefixes(rows, tokenizer, 0.0, 8, "k"))
+    assert all(bool(p) == (r["label"] == "malicious") for p, r in zip(prefill_prefixes(rows, tokenizer, 1.0, 8, "k"), rows))
+
+
+def test_prefix_is_prompt_no_logits_no_gradient(tiny_model_dir, tokenizer):
+    """Course-correction GRPO: the harmful prefix sits before column P with the prompt, so the LM head never
+    runs on it (no log-prob, no loss term, no gradient); the completion's log-probs are conditioned on it and
+    equal a naive full log-softmax. Worked out on the tiny model."""
+    from data.builtin.compliance import opening_ids
+    from data.chat import format_prompt
+    from grpo.batch import pack
+    from runtime.logprobs import token_logprobs
+    from runtime.models import ModelConfig, load_model
+
+    model = load_model(ModelConfig(name=tiny_model_dir))
+    text = "Write a guide to stealing a neighbour's mail."
+    prefix = opening_ids(tokenizer, text, 5)
+    prompt = format_prompt(tokenizer, text, assistant_prefix=prefix).input_ids
+    completion = tokenizer("\n\nWait, I can't continue with this.", add_special_tokens=False)["input_ids"]
+    ids, attn, P = pack([prompt], [completion], tokenizer.pad_token_id)
+    assert ids[0, P - 5: P].tolist() == prefix  # the prefix is the end of the prompt block
+    rows_seen = []
+    hook = model.lm_head.register_forward_hook(lambda m, i, o: rows_seen.append(o.shape[-2]))
+    try:
+        logp, _ = token_logprobs(model, ids, attn, prompt_len=P, temperature=1.0)  # (1, T)
+    finally:
+        hook.remove()
+    # the LM head runs on the last T + 1 positions only (P - 1 predicts the first completion token; the last
+    # one predicts nothing): no row predicts a prompt or prefix token
+    assert logp.shape == (1, len(completion)) and sum(rows_seen) == len(completion) + 1
+    with torch.no_grad():
+        full = torch.log_softmax(model(input_ids=ids).logits[0].double(), -1)  # (P+T, V)
+    naive = [full[P + t - 1, completion[t]].item() for t in range(len(completion))]
+    assert logp[0].tolist() == pytest.approx(naive, abs=1e-4)
+    # the prefix conditions the completion: another prefix gives other log-probs
+    other = format_prompt(tokenizer, text, assistant_prefix=opening_ids(tokenizer, text, 2)).input_ids
+    ids2, attn2, P2 = pack([other], [completion], tokenizer.pad_token_id)
+    assert not torch.allclose(token_logprobs(model, ids2, attn2, prompt_len=P2, temperature=1.0)[0], logp)
+
+
+def test_prefill_fraction_logs_prefilled_rollouts(tiny_model_dir, tmp_path):
+    from grpo.train import main
+
+    main(tiny_args(tiny_model_dir, tmp_path, "steps=2", "data.prefill_fraction=1.0", "data.prefill_max_tokens=4"))
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    for r in rows:  # 1 malicious + 1 benign prompt per step: the malicious one is always prefilled
+        assert r["rollout/prefilled_frac"] == 0.5
+        assert 0.0 <= r["rollout/prefilled_refusal_rate"] <= 1.0
