@@ -227,7 +227,7 @@ def test_experiment_end_to_end_on_a_tiny_model(fake_demo_run, tiny_model_dir, ca
     assert summary[1]["n_harmful"] == 3 and summary[1]["skipped_rows"] == 0 and summary[1]["train_loss"] > 0
     # the attacked adapter continues the GRPO one on the same base, and its manifest holds the pairs' prompts
     meta = json.loads((att / "steps_2" / "adapter" / "safety_grpo.json").read_text())
-    assert meta["base_model"] == tiny_model_dir and meta["mode"] == "pairs" and meta["steps"] == 2
+    assert meta["base_model"] == tiny_model_dir and meta["config"]["data"]["mode"] == "pairs" and meta["steps"] == 2
     pairs = _rows(att / "pairs.jsonl")
     assert {text_hash(p["prompt"]) for p in pairs} <= read_manifest(att / "steps_2" / "adapter")
     m = json.loads((att / "eval_2" / "metrics.json").read_text())
@@ -238,7 +238,7 @@ def test_experiment_end_to_end_on_a_tiny_model(fake_demo_run, tiny_model_dir, ca
     assert json.loads((att / "report" / "attack_summary.json").read_text())["strengths"] == json.loads(
         json.dumps(summary))
     out = capsys.readouterr().out
-    assert "=== attack/train_2 done in" in out and "LoRA attack on the GRPO adapter" in out
+    assert "=== train_2 done in" in out and "LoRA attack on the GRPO adapter" in out
 
 
 # --- reasoned refusals ------------------------------------------------------------------------------

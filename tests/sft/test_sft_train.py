@@ -148,10 +148,11 @@ def test_refusal_sft_raises_heldout_refusal_rate(tmp_path):
     """Refusal-only SFT on SmolLM2: the marker refusal rate on held-out malicious prompts rises clearly."""
     import yaml
 
+    from data.chat import DEFAULT_SYSTEM_PROMPT
     from runtime.models import load_for_inference
     from sft.train import main
 
-    sysp = yaml.safe_load(Path(CFG).read_text())["data"]["system_prompt"]
+    sysp = yaml.safe_load(Path(CFG).read_text())["data"].get("system_prompt", DEFAULT_SYSTEM_PROMPT)
     held = [json.loads(x)["text"] for x in Path(EVAL).read_text().splitlines()]
     held = [t for t, r in zip(held, Path(EVAL).read_text().splitlines()) if json.loads(r)["label"] == "malicious"]
     base, tok, _ = load_for_inference("smollm2-135m")
