@@ -49,7 +49,7 @@ from evals.metrics import (
     safety_metrics,
 )
 from runtime.config import NonNegFloat, NonNegInt, OpenUnitFloat, PosInt, check_ranges, parse_cli
-from runtime.io import write_text
+from runtime.io import write_jsonl, write_text
 
 DETECTORS = ("markers", "classifier", "judge")
 GenerateFn = Callable[[list[str]], list[str]]
@@ -272,9 +272,8 @@ def evaluate(
                                              max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, seed=cfg.seed)
 
     # Written now, before any detector or judge runs: a judge that fails later loses no generation work.
-    write_text(out / "responses.jsonl", "".join(
-        json.dumps({"id": r.get("id", str(i)), "prompt": r["text"], "response": responses[i], "label": r["label"],
-                    "scored": False}, ensure_ascii=False) + "\n" for i, r in enumerate(rows)))
+    write_jsonl(out / "responses.jsonl", [{"id": r.get("id", str(i)), "prompt": r["text"], "response": responses[i],
+                                           "label": r["label"], "scored": False} for i, r in enumerate(rows)])
 
     judge_fn = None
     if cfg.judge == "self":
@@ -362,8 +361,7 @@ def prefill_metrics(backend, tokenizer, rows: list[dict], plain: dict, cfg: Eval
             records.append({"id": r.get("id", str(i)), "prompt": r["text"], "prefill_tokens": k,
                             "prefill": tokenizer.decode(prefixes[i]), "response": conts[i], "finish_reason": finish[i],
                             **{f"p_{d}": probs[d][i] for d in probs}, **{f"refused_{d}": refused[d][i] for d in probs}})
-    write_text(out / "prefill_responses.jsonl",
-               "".join(json.dumps(json_safe(rec), ensure_ascii=False) + "\n" for rec in records))
+    write_jsonl(out / "prefill_responses.jsonl", [json_safe(rec) for rec in records])
     return {"detector": detector, **result}
 
 

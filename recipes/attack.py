@@ -14,7 +14,6 @@ adapter's recorded ones.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from data.builtin.compliance import build_pairs_file
 from recipes.stages import ROOT, fail, stage
-from runtime.io import read_jsonl, write_json
+from runtime.io import read_json, read_jsonl, write_json
 from runtime.manifest import read_manifest, text_hash
 from runtime.models import adapter_base_model, adapter_meta
 
@@ -34,7 +33,8 @@ def leaked_probe_rows(probe_texts: Sequence[str], train_texts: Sequence[str], pa
 
 
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A JSON file written by an earlier stage, {} when that stage did not write it."""
+    return read_json(path) if path.is_file() else {}
 
 
 def _last_train_loss(out_dir: Path) -> float | None:
