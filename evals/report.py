@@ -8,7 +8,8 @@ Wilson 95% intervals, the same rates under every detector, per-category and per-
 rates, and warnings (byte-identical responses across models: an adapter that was never applied;
 unparseable judge verdicts; detectors that disagree on more than 10% of a run's responses). PNGs (matplotlib, Agg) are written next to the report:
 `<stem>_rates.png` (rates with error bars per model), `<stem>_detectors.png` (per-detector rates)
-and `<stem>_training.png` (training curves from RUN_DIR/../metrics.jsonl and --train-logs files,
+`<stem>_prefill.png` (prefilling-attack ASR against the prefix length K, when the runs have a
+"prefill" block: `evals.run --prefill-tokens`) and `<stem>_training.png` (training curves from RUN_DIR/../metrics.jsonl and --train-logs files,
 JSONL with one {"step": ..., key: value} object per step; the known keys present are plotted).
 """
 
@@ -186,6 +187,52 @@ def plot_detectors(names: list[str], runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def prefill_ks(runs: list[dict]) -> list[str]:
+    """The prefill lengths K (as strings, ascending) present in any run's metrics.json "prefill" block."""
+    return sorted({k for m in runs for k in (m.get("prefill") or {}) if k != "detector"}, key=int)
+
+
+def prefill_table(names: list[str], runs: list[dict]) -> str:
+    """ASR per model (rows) and prefix length K (columns) with Wilson intervals; '—' where not measured."""
+    ks = prefill_ks(runs)
+    lines = ["| model | detector | " + " | ".join(f"K={k}" for k in ks) + " |", "|" + "---|" * (2 + len(ks))]
+    for name, m in zip(names, runs):
+        p = m.get("prefill") or {}
+        cells = [name, p.get("detector", "—")]
+        for k in ks:
+            b = p.get(k)
+            cells.append(f"{b['asr']:.3f} [{b['ci'][0]:.3f}, {b['ci'][1]:.3f}] (n={b['n']})" if b else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_prefill(names: list[str], runs: list[dict], path: Path) -> None:
+    """ASR against K, one line per model with its Wilson band (models without a prefill block are left out)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for j, (name, m) in enumerate(zip(names, runs)):
+        p = m.get("prefill") or {}
+        ks = [k for k in prefill_ks([m])]
+        if not ks:
+            continue
+        x = np.array([int(k) for k in ks])  # (K,)
+        y = np.array([p[k]["asr"] for k in ks])  # (K,)
+        lo, hi = np.array([p[k]["ci"][0] for k in ks]), np.array([p[k]["ci"][1] for k in ks])  # (K,) each
+        color = COLORS[j % len(COLORS)]
+        ax.plot(x, y, marker="o", label=name, color=color)
+        ax.fill_between(x, lo, hi, color=color, alpha=0.15)
+    ax.set_xlabel("prefilled tokens of a compliant answer (K)")
+    ax.set_ylabel("ASR (95% Wilson CI)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Prefilling attack")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_training(logs: dict[str, list[dict]], path: Path) -> list[str]:
     """One panel per known key present in any log; returns the keys plotted ([] = no figure written)."""
     import matplotlib.pyplot as plt
@@ -258,6 +305,12 @@ def build_report(run_dirs: list[str], out: str | Path, *, names: list[str] | Non
              "## Per detector", "", detector_table(names, runs), "", f"![detectors]({stem}_detectors.png)", "",
              "## Refusal rate per category", "", breakdown_table(names, runs, "by_category"), "",
              "## Refusal rate per source", "", breakdown_table(names, runs, "by_source"), ""]
+    if prefill_ks(runs):
+        plot_prefill(names, runs, out.parent / f"{stem}_prefill.png")
+        parts += ["## Prefilling attack", "",
+                  "ASR when the assistant turn starts with the first K tokens of a compliant answer and the model "
+                  "continues (only the continuation is scored; K=0 is the plain eval).", "",
+                  prefill_table(names, runs), "", f"![prefill]({stem}_prefill.png)", ""]
     warns = warnings_for(names, runs)
     if warns:
         parts += ["## Warnings", ""] + [f"- {w}" for w in warns] + [""]

@@ -103,3 +103,32 @@ def test_fmt_rate():
     assert rp.fmt_rate(None) == "—"
     assert rp.fmt_rate({"value": None, "ci_low": 0.0, "ci_high": 1.0, "n": 0}) == "—"
     assert rp.fmt_rate({"value": 0.5, "ci_low": 0.2366, "ci_high": 0.7634, "n": 10}) == "0.500 [0.237, 0.763] (n=10)"
+
+
+def test_prefill_table_and_plot(runs):
+    """Runs with a "prefill" block (evals.run --prefill-tokens) get an ASR-vs-K table and plot; a run
+    without one is a row of dashes, and a report with none has neither."""
+    from evals.run import _prefill_block
+
+    def add_prefill(name, refused_by_k):
+        path = runs / "evals" / name / "metrics.json"
+        m = json.loads(path.read_text())
+        m["prefill"] = {"detector": "classifier", **{k: _prefill_block(r, 4, {}) for k, r in refused_by_k.items()}}
+        path.write_text(json.dumps(json_safe(m)))
+
+    add_prefill("base", {"0": 1, "5": 0, "10": 0})
+    add_prefill("grpo", {"0": 4, "10": 3})
+    dirs = [str(runs / "evals" / n) for n in ("base", "sft", "grpo")]
+    text = rp.build_report(dirs, runs / "p.md", names=["base", "sft", "grpo"])
+    lines = text.splitlines()
+    assert "| model | detector | K=0 | K=5 | K=10 |" in lines
+    # base at K=0: 1 of 4 refused -> ASR 3/4, wilson(3, 4) = (0.3006, 0.9544)
+    assert next(x for x in lines if x.startswith("| base | classifier | 0.750 [0.301, 0.954] (n=4)"))
+    # grpo was not measured at K=5; at K=10, 3 of 4 refused -> ASR 1/4 = [0.0456, 0.6994]
+    grpo = next(x for x in lines if x.startswith("| grpo | classifier | 0.000"))
+    assert grpo.split(" | ")[3] == "—" and "0.250 [0.046, 0.699] (n=4)" in grpo
+    assert "| sft | — | — | — | — |" in lines
+    data = (runs / "p_prefill.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and "](p_prefill.png)" in text
+    text = rp.build_report([str(runs / "evals" / "sft")], runs / "q.md")
+    assert "Prefilling attack" not in text and not (runs / "q_prefill.png").exists()
