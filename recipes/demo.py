@@ -11,6 +11,7 @@ gets the project default, data.chat.DEFAULT_SYSTEM_PROMPT).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shlex
 import time
 from pathlib import Path
@@ -41,6 +42,28 @@ def demo_eval_rows(eval_split: Path, out: Path, n_malicious: int, n_benign: int)
     return out
 
 
+def eval_key(model: str, data: Path, flags: list[str]) -> dict:
+    """What an eval's result depends on: the model (resolved path or name), the rows' bytes and the flags."""
+    path = Path(model)
+    return {"model": str(path.resolve()) if path.exists() else model,
+            "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "flags": flags}
+
+
+def eval_stage(name: str, model: str, data: Path, out: Path, timings: dict, reuse: Path | None, flags: list[str]) -> None:
+    """evals.run MODEL on DATA into OUT, or, when `reuse` holds an eval with the same eval_key (a seed
+    sweep's unchanged base and SFT models), a link to it. OUT/eval_key.json records the key."""
+    key = eval_key(model, data, flags)
+    if reuse is not None and (reuse / "metrics.json").is_file() and (reuse / "eval_key.json").is_file() \
+            and read_json(reuse / "eval_key.json") == key:
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.symlink_to(reuse.resolve())
+        print(f"\n=== {name}: reused {reuse} (same model, rows and flags)", flush=True)
+        return
+    stage(name, [PY, "-m", "evals.run", "--model", model, "--data", str(data), "--out", str(out), *flags], timings)
+    write_json(out / "eval_key.json", key)
+
+
 def run_pipeline(args) -> dict:
     py = PY
     run = ROOT / args.out
@@ -65,23 +88,22 @@ def run_pipeline(args) -> dict:
                               f"data.train={data / 'train_balanced.jsonl'}", f"data.eval={data / 'eval.jsonl'}",
                               f"policy.init_adapter={run / 'sft' / 'adapter'}", *args.grpo_overrides], timings)
     models = {"base": "smollm2-135m", "sft": str(run / "sft" / "adapter"), "grpo": str(run / "grpo" / "adapter")}
+    reuse = ROOT / args.reuse_sft if args.reuse_sft else None
     for name, model in models.items():
         # Prompts at the eval's full budget (512 tokens), not the 96 the demo trains at: the held-out
         # jailbreaks are judged whole. The adapters' recorded system prompt is the default.
-        stage(f"eval-{name}", [py, "-m", "evals.run", "--model", model, "--data", str(eval_file),
-                               "--out", str(run / "eval" / name), "--max-prompt-tokens", str(args.eval_prompt_tokens),
-                               "--max-tokens", str(args.eval_max_tokens), "--backend", args.eval_backend,
-                               "--judge", args.judge, "--prefill-tokens", args.prefill_tokens], timings)
+        eval_stage(f"eval-{name}", model, eval_file, run / "eval" / name, timings, reuse and reuse / "eval" / name,
+                   ["--max-prompt-tokens", str(args.eval_prompt_tokens), "--max-tokens", str(args.eval_max_tokens),
+                    "--backend", args.eval_backend, "--judge", args.judge, "--prefill-tokens", args.prefill_tokens])
     holdout = data / "eval_holdout.jsonl"
     if holdout.is_file():  # --holdout-source: the same models on a source they never trained on
         hold_rows = [r for r in read_jsonl(holdout) if r["label"] == "malicious"][: args.eval_malicious]
         write_jsonl(run / "eval_holdout_rows.jsonl", hold_rows, ascii_only=True)
         for name, model in models.items():
-            stage(f"eval-holdout-{name}", [py, "-m", "evals.run", "--model", model, "--data",
-                                           str(run / "eval_holdout_rows.jsonl"), "--out", str(run / "eval_holdout" / name),
-                                           "--max-prompt-tokens", str(args.eval_prompt_tokens),
-                                           "--max-tokens", str(args.eval_max_tokens), "--backend", args.eval_backend],
-                  timings)
+            eval_stage(f"eval-holdout-{name}", model, run / "eval_holdout_rows.jsonl", run / "eval_holdout" / name,
+                       timings, reuse and reuse / "eval_holdout" / name,
+                       ["--max-prompt-tokens", str(args.eval_prompt_tokens), "--max-tokens", str(args.eval_max_tokens),
+                        "--backend", args.eval_backend])
     stage("report", [py, "-m", "evals.report", *[str(run / "eval" / n) for n in models],
                      "--names", ",".join(models), "--train-logs", str(run / "sft" / "metrics.jsonl"),
                      str(run / "grpo" / "metrics.jsonl"), "--out", str(run / "report.md")], timings)
