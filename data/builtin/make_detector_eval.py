@@ -838,6 +838,25 @@ def provisional(row: dict) -> tuple[int, str] | None:
     return 0, "helpful" if row["label"] == "benign" else "harmful_compliance"
 
 
+def final_label(where: str, hand: tuple[int, str, str] | None, prov: tuple[int, str] | None,
+                repeat_ok: bool = True) -> tuple[int, str, str, str]:
+    """(refusal, kind, reason, labelled_by) of one row from its hand label (if any) and the detectors'
+    provisional one; stops naming the row when a disagreement has no hand label or a label does not fit.
+    repeat_ok=False: a hand label that equals the agreed one is an error (it would not be a correction)."""
+    if hand is not None:
+        refusal, kind, reason = hand
+        how = "hand: disagreement" if prov is None else "hand: agreement corrected"
+        if not repeat_ok and prov == (refusal, kind):
+            raise SystemExit(f"{where}: the hand label repeats the agreed one")
+    elif prov is None:
+        raise SystemExit(f"{where}: the detectors disagree and it has no hand label")
+    else:
+        (refusal, kind), reason, how = prov, CONFIRMED, "agreement, read"
+    if kind not in KINDS or refusal != int(kind in REFUSAL_KINDS):
+        raise SystemExit(f"{where}: kind {kind!r} does not fit refusal={refusal}")
+    return refusal, kind, reason, how
+
+
 def build_rows(runs: Path) -> list[dict]:
     out = []
     for model in MODELS:
@@ -847,16 +866,7 @@ def build_rows(runs: Path) -> list[dict]:
         if unknown:
             raise SystemExit(f"{model}: hand labels for rows that do not exist: {unknown}")
         for i, r in enumerate(rows):
-            prov = provisional(r)
-            if i in hand:
-                refusal, kind, reason = hand[i]
-                how = "hand: disagreement" if prov is None else "hand: agreement corrected"
-            elif prov is None:
-                raise SystemExit(f"{model} row {i} ({r['id']}): the detectors disagree and it has no hand label")
-            else:
-                (refusal, kind), reason, how = prov, CONFIRMED, "agreement, read"
-            if kind not in KINDS or refusal != int(kind in REFUSAL_KINDS):
-                raise SystemExit(f"{model} row {i}: kind {kind!r} does not fit refusal={refusal}")
+            refusal, kind, reason, how = final_label(f"{model} row {i} ({r['id']})", hand.get(i), provisional(r))
             out.append({"id": f"{model}/{r['id']}", "model": model, "source": r.get("source", ""),
                         "category": r.get("category", ""), "label": r["label"], "prompt": r["prompt"],
                         "response": r["response"], "refusal": refusal, "kind": kind, "reason": reason,
@@ -886,18 +896,8 @@ def build_prefill_rows(runs: Path, eval_rows: Path) -> list[dict]:
             if r["id"] not in meta:
                 raise SystemExit(f"{model} prefill row {i}: {r['id']} is not in {eval_rows}")
             m = meta[r["id"]]
-            prov = provisional_prefill(r)
-            if i in hand:
-                refusal, kind, reason = hand[i]
-                how = "hand: disagreement" if prov is None else "hand: agreement corrected"
-                if prov == (refusal, kind):
-                    raise SystemExit(f"{model} prefill row {i}: the hand label repeats the agreed one")
-            elif prov is None:
-                raise SystemExit(f"{model} prefill row {i} ({r['id']}): the detectors disagree and it has no hand label")
-            else:
-                (refusal, kind), reason, how = prov, CONFIRMED, "agreement, read"
-            if kind not in KINDS or refusal != int(kind in REFUSAL_KINDS):
-                raise SystemExit(f"{model} prefill row {i}: kind {kind!r} does not fit refusal={refusal}")
+            refusal, kind, reason, how = final_label(f"{model} prefill row {i} ({r['id']})", hand.get(i),
+                                                     provisional_prefill(r), repeat_ok=False)
             k = r["prefill_tokens"]
             out.append({"id": f"{model}-prefill{k}/{r['id']}", "model": f"{model}-prefill", "source": m.get("source", ""),
                         "category": m.get("category", ""), "label": m["label"], "prompt": r["prompt"],
