@@ -16,7 +16,7 @@ import shlex
 import time
 from pathlib import Path
 
-from recipes.stages import PY, ROOT, TORCHRUN, stage
+from recipes.stages import PY, ROOT, TORCHRUN, fail, stage
 from runtime.io import read_json, read_jsonl, write_json, write_jsonl
 
 METRICS = ("malicious_refusal_rate", "benign_helpfulness", "balanced", "over_refusal_rate", "asr")
@@ -72,6 +72,8 @@ def run_pipeline(args) -> dict:
     data = run / "data"
     run.mkdir(parents=True, exist_ok=True)
     if args.reuse_sft:  # seed sweeps of the GRPO stage: one data split and SFT adapter, several GRPO runs
+        if args.sft_overrides:
+            fail("--sft-overrides with --reuse-sft: the SFT stage does not run (its settings are the reused run's)")
         for sub in ("sft", "data"):
             if not (run / sub).exists():
                 (run / sub).symlink_to((ROOT / args.reuse_sft / sub).resolve())
@@ -140,7 +142,8 @@ def run_pipeline(args) -> dict:
     if attack:
         summary["grpo"]["attack"] = attack
     summary["settings"] = {"sft_config": str(sft_cfg), "grpo_config": str(grpo_cfg), "sources": args.sources,
-                           "grpo_overrides": args.grpo_overrides, "sft_overrides": args.sft_overrides}
+                           "grpo_overrides": args.grpo_overrides, "sft_overrides": args.sft_overrides,
+                           "prepare_args": args.prepare_args, "reused_sft_from": args.reuse_sft}
     summary["timings_s"] = timings
     write_json(run / "summary.json", summary)
     print_summary(summary)
