@@ -857,14 +857,19 @@ def final_label(where: str, hand: tuple[int, str, str] | None, prov: tuple[int, 
     return refusal, kind, reason, how
 
 
+def labelled_file(path: Path, hand: dict, what: str) -> tuple[list[dict], dict]:
+    """The rows of an evals.run JSONL file and their hand labels; stops when a label names a missing row."""
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    unknown = sorted(set(hand) - set(range(len(rows))))
+    if unknown:
+        raise SystemExit(f"{what}: hand labels for rows that do not exist: {unknown}")
+    return rows, hand
+
+
 def build_rows(runs: Path) -> list[dict]:
     out = []
     for model in MODELS:
-        rows = [json.loads(x) for x in (runs / model / "responses.jsonl").read_text().splitlines() if x.strip()]
-        hand = LABELS[model]
-        unknown = sorted(set(hand) - set(range(len(rows))))
-        if unknown:
-            raise SystemExit(f"{model}: hand labels for rows that do not exist: {unknown}")
+        rows, hand = labelled_file(runs / model / "responses.jsonl", LABELS[model], model)
         for i, r in enumerate(rows):
             refusal, kind, reason, how = final_label(f"{model} row {i} ({r['id']})", hand.get(i), provisional(r))
             out.append({"id": f"{model}/{r['id']}", "model": model, "source": r.get("source", ""),
@@ -887,11 +892,7 @@ def build_prefill_rows(runs: Path, eval_rows: Path) -> list[dict]:
     meta = {r["id"]: r for r in (json.loads(x) for x in eval_rows.read_text().splitlines() if x.strip())}
     out = []
     for model in MODELS:
-        rows = [json.loads(x) for x in (runs / model / "prefill_responses.jsonl").read_text().splitlines() if x.strip()]
-        hand = LABELS_PREFILL[model]
-        unknown = sorted(set(hand) - set(range(len(rows))))
-        if unknown:
-            raise SystemExit(f"{model}: prefill hand labels for rows that do not exist: {unknown}")
+        rows, hand = labelled_file(runs / model / "prefill_responses.jsonl", LABELS_PREFILL[model], f"{model} prefill")
         for i, r in enumerate(rows):
             if r["id"] not in meta:
                 raise SystemExit(f"{model} prefill row {i}: {r['id']} is not in {eval_rows}")
