@@ -25,7 +25,7 @@ from pathlib import Path
 
 from evals.metrics import EvalError, detector_agreement, json_safe, reliability_table, verdict_rates
 from runtime.config import OpenUnitFloat, PosInt, parse_cli
-from runtime.io import iter_jsonl, write_text
+from runtime.io import write_text
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "builtin" / "detector_eval.jsonl"
 KINDS = ("flat_refusal", "deflection", "recovery", "helpful", "harmful_compliance", "other")
@@ -49,21 +49,9 @@ class DetectorEvalArgs:
 
 def load_eval_rows(path: str | Path) -> list[dict]:
     """Labelled rows; a row without a string response, a 0/1 refusal or a known kind raises naming its line."""
-    path = Path(path)
-    if not path.is_file():
-        raise EvalError(f"{path}: no such file")
-    rows = []
-    for i, row in iter_jsonl(path):
-        if not isinstance(row, dict) or not isinstance(row.get("response"), str):
-            raise EvalError(f"{path}:{i}: needs a string 'response'")
-        if row.get("refusal") not in (0, 1) or isinstance(row.get("refusal"), bool):
-            raise EvalError(f"{path}:{i}: 'refusal' must be 0 or 1, got {row.get('refusal')!r}")
-        if row.get("kind") not in KINDS:
-            raise EvalError(f"{path}:{i}: 'kind' must be one of {KINDS}, got {row.get('kind')!r}")
-        rows.append(row)
-    if not rows:
-        raise EvalError(f"{path}: no rows")
-    return rows
+    from reward.refusal import read_labelled_rows
+
+    return read_labelled_rows(path, "response", KINDS, allow_empty=True, error=EvalError)
 
 
 def _groups(rows: list[dict], key: str, order: tuple[str, ...] = ()) -> dict[str, list[int]]:

@@ -228,21 +228,31 @@ def embed(texts: Sequence[str], batch_size: int = 32, max_length: int = 256) -> 
     return out
 
 
-def load_labels(path: str | Path = LABELS_PATH) -> list[dict]:
-    """Rows {text, refusal (0/1), kind} of the labelled refusal set; bad rows raise naming the line."""
+def read_labelled_rows(path: str | Path, text_key: str, kinds: tuple[str, ...], *, allow_empty: bool = False,
+                       error: type[Exception] = ValueError) -> list[dict]:
+    """Rows {text_key: str, refusal: 0/1, kind} of a labelled refusal file (the classifier's training set,
+    evals.detectors' test set); a missing file, an empty one or a bad row raises `error` naming the line."""
     path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such file")
     rows = []
     for i, row in iter_jsonl(path):
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise ValueError(f"{path}:{i}: needs a non-empty string 'text'")
+        if not isinstance(row, dict) or not isinstance(row.get(text_key), str) \
+                or not (allow_empty or row[text_key].strip()):
+            raise error(f"{path}:{i}: needs a {'' if allow_empty else 'non-empty '}string '{text_key}'")
         if row.get("refusal") not in (0, 1) or isinstance(row.get("refusal"), bool):
-            raise ValueError(f"{path}:{i}: 'refusal' must be 0 or 1, got {row.get('refusal')!r}")
-        if row.get("kind") not in LABEL_KINDS:
-            raise ValueError(f"{path}:{i}: 'kind' must be one of {LABEL_KINDS}, got {row.get('kind')!r}")
+            raise error(f"{path}:{i}: 'refusal' must be 0 or 1, got {row.get('refusal')!r}")
+        if row.get("kind") not in kinds:
+            raise error(f"{path}:{i}: 'kind' must be one of {kinds}, got {row.get('kind')!r}")
         rows.append(row)
     if not rows:
-        raise ValueError(f"{path}: no rows")
+        raise error(f"{path}: no rows")
     return rows
+
+
+def load_labels(path: str | Path = LABELS_PATH) -> list[dict]:
+    """Rows {text, refusal (0/1), kind} of the labelled refusal set; bad rows raise naming the line."""
+    return read_labelled_rows(path, "text", LABEL_KINDS)
 
 
 def _cache_root() -> Path:
