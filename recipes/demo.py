@@ -96,21 +96,20 @@ def run_pipeline(args) -> dict:
                               f"policy.init_adapter={run / 'sft' / 'adapter'}", *args.grpo_overrides], timings)
     models = {"base": "smollm2-135m", "sft": str(run / "sft" / "adapter"), "grpo": str(run / "grpo" / "adapter")}
     reuse = ROOT / args.reuse_sft if args.reuse_sft else None
+    gen_flags = ["--max-prompt-tokens", str(args.eval_prompt_tokens), "--max-tokens", str(args.eval_max_tokens),
+                 "--backend", args.eval_backend]
     for name, model in models.items():
         # Prompts at the eval's full budget (512 tokens), not the 96 the demo trains at: the held-out
         # jailbreaks are judged whole. The adapters' recorded system prompt is the default.
         eval_stage(f"eval-{name}", model, eval_file, run / "eval" / name, timings, reuse and reuse / "eval" / name,
-                   ["--max-prompt-tokens", str(args.eval_prompt_tokens), "--max-tokens", str(args.eval_max_tokens),
-                    "--backend", args.eval_backend, "--judge", args.judge, "--prefill-tokens", args.prefill_tokens])
+                   [*gen_flags, "--judge", args.judge, "--prefill-tokens", args.prefill_tokens])
     holdout = data / "eval_holdout.jsonl"
     if holdout.is_file():  # --holdout-source: the same models on a source they never trained on
         hold_rows = [r for r in read_jsonl(holdout) if r["label"] == "malicious"][: args.eval_malicious]
         write_jsonl(run / "eval_holdout_rows.jsonl", hold_rows, ascii_only=True)
         for name, model in models.items():
             eval_stage(f"eval-holdout-{name}", model, run / "eval_holdout_rows.jsonl", run / "eval_holdout" / name,
-                       timings, reuse and reuse / "eval_holdout" / name,
-                       ["--max-prompt-tokens", str(args.eval_prompt_tokens), "--max-tokens", str(args.eval_max_tokens),
-                        "--backend", args.eval_backend])
+                       timings, reuse and reuse / "eval_holdout" / name, gen_flags)
     stage("report", [py, "-m", "evals.report", *[str(run / "eval" / n) for n in models],
                      "--names", ",".join(models), "--train-logs", str(run / "sft" / "metrics.jsonl"),
                      str(run / "grpo" / "metrics.jsonl"), "--out", str(run / "report.md")], timings)
