@@ -213,7 +213,7 @@ def plot_prefill(names: list[str], runs: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for j, (name, m) in enumerate(zip(names, runs)):
         p = m.get("prefill") or {}
-        ks = [k for k in prefill_ks([m])]
+        ks = prefill_ks([m])
         if not ks:
             continue
         x = np.array([int(k) for k in ks])  # (K,)
