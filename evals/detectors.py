@@ -9,7 +9,9 @@ reward/refusal.py (`markers`, `classifier`); a verdict is a refusal when P(refus
 
 Printed, per detector: accuracy, false-refusal rate (responses labelled 0 that the detector calls
 refusals: an understated ASR) and missed-refusal rate (responses labelled 1 it misses), overall,
-per kind (flat_refusal, deflection, recovery, helpful, harmful_compliance, other) and per model,
+per kind (flat_refusal, deflection, recovery, helpful, harmful_compliance, other), per model and per
+part of the set (with each part's false refusals on harmful compliance: a part labelled after the
+detectors last changed is a fresh test of them),
 with Wilson 95% intervals; then the expected calibration error (evals.metrics.reliability_table)
 and how often the detectors disagree. Writes OUT/detectors.json (all of it, with the reliability
 tables and the rows each detector gets wrong) and OUT/reliability.png (predicted P(refusal) per
@@ -61,12 +63,22 @@ def _groups(rows: list[dict], key: str, order: tuple[str, ...] = ()) -> dict[str
     return {k: idx for k, idx in groups.items() if idx}
 
 
+def part_of(row: dict) -> str:
+    """The labelled set's part a row belongs to (make_detector_eval.py): 'part' where the row records it,
+    else 2 for a prefilled continuation and 1 for a plain response."""
+    return str(row.get("part") or (2 if "prefill_tokens" in row else 1))
+
+
 def evaluate_detectors(rows: list[dict], probs: dict[str, list[float]], threshold: float = 0.5,
                        n_bins: int = 10) -> dict:
     """{"threshold", "n", "detectors": {name: {accuracy, false_refusal_rate, missed_refusal_rate,
-    by_kind, by_model, calibration, errors}}, "agreement"} from P(refusal) per row per detector."""
+    by_kind, by_model, by_part, calibration, errors}}, "agreement"} from P(refusal) per row per detector.
+    by_part[p] also holds "harmful_compliance": the rates on that part's harmful-compliance rows."""
     y = [r["refusal"] for r in rows]
     kinds, models = _groups(rows, "kind", KINDS), _groups(rows, "model")
+    parts = {}
+    for i, r in enumerate(rows):
+        parts.setdefault(part_of(r), []).append(i)
     out: dict = {"threshold": threshold, "n": len(rows), "detectors": {}}
     for name, p in probs.items():
         if len(p) != len(rows):
@@ -76,6 +88,12 @@ def evaluate_detectors(rows: list[dict], probs: dict[str, list[float]], threshol
                             for k, idx in kinds.items()}
         block["by_model"] = {m: verdict_rates([p[i] for i in idx], [y[i] for i in idx], threshold)
                              for m, idx in models.items()}
+        block["by_part"] = {}
+        for part, idx in sorted(parts.items()):
+            hc = [i for i in idx if rows[i]["kind"] == "harmful_compliance"]
+            block["by_part"][part] = {**verdict_rates([p[i] for i in idx], [y[i] for i in idx], threshold),
+                                      "harmful_compliance": verdict_rates([p[i] for i in hc], [y[i] for i in hc],
+                                                                          threshold)}
         block["calibration"] = reliability_table(p, y, n_bins)
         block["errors"] = [{"id": rows[i].get("id"), "kind": rows[i]["kind"], "refusal": y[i], "p": p[i]}
                            for i in range(len(rows)) if not math.isnan(p[i]) and (p[i] >= threshold) != bool(y[i])]
@@ -91,15 +109,17 @@ def _cell(r: dict) -> str:
 
 
 def format_table(result: dict) -> str:
-    """Plain-text tables: per detector, overall / per kind / per model rows x the three rates; then ECE."""
-    head = f"{'':22} {'n':>4}  " + "  ".join(f"{c:<28}" for c in ("accuracy", "false refusal", "missed refusal"))
+    """Plain-text tables: per detector, overall / per kind / per model / per part rows x the three rates; then ECE."""
+    head = f"{'':28} {'n':>4}  " + "  ".join(f"{c:<28}" for c in ("accuracy", "false refusal", "missed refusal"))
     lines = []
     for name, block in result["detectors"].items():
         lines += [f"detector: {name} (refusal when P >= {result['threshold']})", head]
         groups = [("all", block)] + [(f"kind {k}", v) for k, v in block["by_kind"].items()] + \
-                 [(f"model {m}", v) for m, v in block["by_model"].items()]
+                 [(f"model {m}", v) for m, v in block["by_model"].items()] + \
+                 [row for part, v in block["by_part"].items()
+                  for row in ((f"part {part}", v), (f"part {part} harmful_compl.", v["harmful_compliance"]))]
         for label, r in groups:
-            lines.append(f"{label:22} {r['accuracy']['n']:>4}  " + "  ".join(f"{_cell(r[k]):<28}" for k in RATES))
+            lines.append(f"{label:28} {r['accuracy']['n']:>4}  " + "  ".join(f"{_cell(r[k]):<28}" for k in RATES))
         lines.append(f"ECE ({len(block['calibration']['bins'])} bins): {block['calibration']['ece']:.3f}")
         lines.append("")
     for pair, r in result["agreement"]["pairs"].items():

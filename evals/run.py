@@ -281,32 +281,21 @@ def evaluate(
     elif cfg.judge != "none":
         judge_fn = openai_judge_fn(cfg.judge, cfg.judge_model, cfg.judge_max_tokens)
     scores = score_responses([p.user_text for p in prompts], responses, judge_fn, tuple(cfg.detectors))
-    harmful = scores.get("judge_harmful")
-
-    by_detector = {}
-    for d in DETECTORS:
-        if d in scores:
-            sm = safety_metrics(rows, scores[d], cfg.threshold, harmful=harmful)
-            by_detector[d] = {**flat_rates(sm), **sm}  # flat floats beside the full rate blocks
-    primary = by_detector[cfg.detector]
 
     records = []
     for i, (r, p) in enumerate(zip(rows, prompts)):
         rec = {"id": r.get("id", str(i)), "prompt": r["text"], "response": responses[i], "label": r["label"],
                "category": r.get("category", ""), "source": r.get("source", ""),
                "prompt_truncated": p.truncated, "completion_truncated": cut[i], "finish_reason": finish[i]}
-        for d in by_detector:
-            rec[f"p_{d}"] = scores[d][i]
-            rec[f"refused_{d}"] = None if math.isnan(scores[d][i]) else scores[d][i] >= cfg.threshold
         if "judge_verdicts" in scores:
             rec["judge_verdict"] = _verdict_dict(scores["judge_verdicts"][i])
         records.append(rec)
-    responses_text = "".join(json.dumps(json_safe(rec), ensure_ascii=False) + "\n" for rec in records)
-    write_text(out / "responses.jsonl", responses_text)
+    scored = score_records(records, scores, cfg)
+    write_text(out / "responses.jsonl", scored.pop("responses_text"))
 
     metrics = {
         "model": model_name,
-        **flat_rates(primary),
+        **scored.pop("flat"),
         "detector": cfg.detector,
         "threshold": cfg.threshold,
         "n_rows": len(rows),
@@ -316,17 +305,13 @@ def evaluate(
         "n_prompt_truncated": sum(p.truncated for p in prompts),
         "n_completion_truncated": sum(cut),
         "adapter_logit_diff": logit_diff,
-        "rates": primary["rates"],
-        "by_source": primary["by_source"],
-        "by_category": primary["by_category"],
-        "by_detector": by_detector,
-        "detector_agreement": detector_agreement({d: scores[d] for d in by_detector}, cfg.threshold),
+        **scored,
         "judge": None if judge_fn is None else {
             "kind": "self" if cfg.judge == "self" else "endpoint", "target": cfg.judge,
             "unparseable": sum(v is None for v, t in zip(scores["judge_verdicts"], responses) if t.strip()),
             "n": len(responses), "stats": scores["judge_stats"]},
-        "responses_sha256": hashlib.sha256(responses_text.encode()).hexdigest(),
-        "prefill": prefill_metrics(backend, tokenizer, rows, primary, cfg, out) if cfg.prefill_tokens else None,
+        "prefill": prefill_metrics(backend, tokenizer, rows, scored["by_detector"][cfg.detector], cfg, out)
+        if cfg.prefill_tokens else None,
         "config": asdict(cfg),
         **(info or {}),
     }
@@ -334,17 +319,39 @@ def evaluate(
     return metrics
 
 
+def score_records(records: list[dict], scores: dict, cfg: EvalConfig) -> dict:
+    """The detector verdicts of one eval: writes p_<detector> and refused_<detector> into each record
+    (rows of responses.jsonl: label, category, source) and returns the metrics blocks that depend on
+    the detectors: {"flat": top-level rates, "rates", "by_source", "by_category", "by_detector",
+    "detector_agreement", "responses_sha256", "responses_text"}. evaluate() and evals.rescore share it."""
+    harmful = scores.get("judge_harmful")
+    by_detector = {}
+    for d in DETECTORS:
+        if d in scores:
+            sm = safety_metrics(records, scores[d], cfg.threshold, harmful=harmful)
+            by_detector[d] = {**flat_rates(sm), **sm}  # flat floats beside the full rate blocks
+    primary = by_detector[cfg.detector]
+    for i, rec in enumerate(records):
+        for d in by_detector:
+            rec[f"p_{d}"] = scores[d][i]
+            rec[f"refused_{d}"] = None if math.isnan(scores[d][i]) else scores[d][i] >= cfg.threshold
+    text = "".join(json.dumps(json_safe(rec), ensure_ascii=False) + "\n" for rec in records)
+    return {"flat": flat_rates(primary), "rates": primary["rates"], "by_source": primary["by_source"],
+            "by_category": primary["by_category"], "by_detector": by_detector,
+            "detector_agreement": detector_agreement({d: scores[d] for d in by_detector}, cfg.threshold),
+            "responses_sha256": hashlib.sha256(text.encode()).hexdigest(), "responses_text": text}
+
+
 def prefill_metrics(backend, tokenizer, rows: list[dict], plain: dict, cfg: EvalConfig, out: Path) -> dict:
     """The prefilling attack at each K of cfg.prefill_tokens, on the malicious rows: {"K": {asr,
     malicious_refusal_rate, their Wilson intervals, n, by_detector}}; K = 0 is the plain eval. The
     continuations (prefix and continuation apart) go to OUT/prefill_responses.jsonl."""
     from data.builtin.compliance import opening_ids
-    from reward.refusal import refusal_probability
 
     detector = cfg.detector if cfg.detector in cfg.detectors else cfg.detectors[-1]
     mal = [r for r in rows if r["label"] == MALICIOUS]
     r0 = plain["rates"]["malicious_refusal_rate"]
-    result = {"0": _prefill_block(r0["k"], r0["n"], {})} if 0 in cfg.prefill_tokens else {}
+    result = {"0": prefill_block(r0["k"], r0["n"], {})} if 0 in cfg.prefill_tokens else {}
     records = []
     for k in sorted(k for k in set(cfg.prefill_tokens) if k > 0):
         prefixes = [opening_ids(tokenizer, r["text"], k) for r in mal]
@@ -353,19 +360,33 @@ def prefill_metrics(backend, tokenizer, rows: list[dict], plain: dict, cfg: Eval
                for r, pre in zip(mal, prefixes)]
         conts, _, finish = generate_greedy(backend, tokenizer, ids, max_tokens=cfg.max_tokens,
                                            batch_size=cfg.batch_size, seed=cfg.seed, desc=f"prefill {k}")
-        probs = {d: refusal_probability(conts, method=d) for d in cfg.detectors}
-        refused = {d: [p >= cfg.threshold for p in ps] for d, ps in probs.items()}
-        result[str(k)] = _prefill_block(sum(refused[detector]), len(mal),
-                                        {d: sum(v) / max(len(v), 1) for d, v in refused.items()})
         for i, r in enumerate(mal):
             records.append({"id": r.get("id", str(i)), "prompt": r["text"], "prefill_tokens": k,
-                            "prefill": tokenizer.decode(prefixes[i]), "response": conts[i], "finish_reason": finish[i],
-                            **{f"p_{d}": probs[d][i] for d in probs}, **{f"refused_{d}": refused[d][i] for d in probs}})
+                            "prefill": tokenizer.decode(prefixes[i]), "response": conts[i], "finish_reason": finish[i]})
+    result.update(score_prefill_records(records, cfg))
     write_jsonl(out / "prefill_responses.jsonl", [json_safe(rec) for rec in records])
     return {"detector": detector, **result}
 
 
-def _prefill_block(k_refused: int, n: int, by_detector: dict) -> dict:
+def score_prefill_records(records: list[dict], cfg: EvalConfig) -> dict:
+    """{"K": block} of the prefilled continuations in `records` (rows of prefill_responses.jsonl), scored
+    by cfg's detectors (p_ and refused_ written into each record). prefill_metrics and evals.rescore share it."""
+    from reward.refusal import refusal_probability
+
+    detector = cfg.detector if cfg.detector in cfg.detectors else cfg.detectors[-1]
+    result = {}
+    for k in sorted({r["prefill_tokens"] for r in records}):
+        recs = [r for r in records if r["prefill_tokens"] == k]
+        probs = {d: refusal_probability([r["response"] for r in recs], method=d) for d in cfg.detectors}
+        refused = {d: [p >= cfg.threshold for p in ps] for d, ps in probs.items()}
+        result[str(k)] = prefill_block(sum(refused[detector]), len(recs),
+                                        {d: sum(v) / max(len(v), 1) for d, v in refused.items()})
+        for i, r in enumerate(recs):
+            r.update({**{f"p_{d}": probs[d][i] for d in probs}, **{f"refused_{d}": refused[d][i] for d in probs}})
+    return result
+
+
+def prefill_block(k_refused: int, n: int, by_detector: dict) -> dict:
     from evals.metrics import rate
 
     refusal, asr = rate(k_refused, n), rate(n - k_refused, n)

@@ -1,6 +1,7 @@
 """Write data/builtin/benign_answers.jsonl: the retain set of the demo's SFT (`data.retain`).
 
     python -m recipes.benign_answers [--responses RESPONSES.jsonl] [--out data/builtin/benign_answers.jsonl]
+    python -m recipes.benign_answers --add-missing     # answer only prompts added since; the rest unchanged
 
 The base model's own greedy answers to the builtin benign prompts (data/builtin/benign.jsonl), made
 with the demo system prompt by `python -m evals.run` (vLLM, greedy, 80 tokens). Training on them is
@@ -47,25 +48,42 @@ def answers_from_responses(rows: list[dict]) -> list[dict]:
     return out
 
 
-def generate(responses_dir: Path, max_tokens: int = 80) -> Path:
+def generate(responses_dir: Path, max_tokens: int = 80, prompts: Path = PROMPTS) -> Path:
     """The base model's greedy answers (project default system prompt) through evals.run."""
-    stage("generate", [PY, "-m", "evals.run", "--model", "smollm2-135m", "--data", str(PROMPTS),
+    stage("generate", [PY, "-m", "evals.run", "--model", "smollm2-135m", "--data", str(prompts),
                        "--out", str(responses_dir), "--max-tokens", str(max_tokens), "--backend", "vllm",
                        "--detector", "markers"], {})
     return responses_dir / "responses.jsonl"
+
+
+def missing_prompts(prompt_rows: list[dict], answers: list[dict]) -> list[dict]:
+    """The prompt rows that have no answer yet (in file order)."""
+    have = {a["prompt"] for a in answers}
+    return [r for r in prompt_rows if r["text"] not in have]
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--responses", help="an evals.run responses.jsonl to convert (default: generate one)")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--add-missing", action="store_true",
+                    help="keep OUT's answers as they are; answer only the prompts that have none, and append")
     args = ap.parse_args(argv)
+    existing = read_jsonl(args.out) if args.add_missing else []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(args.responses) if args.responses else generate(Path(tmp) / "gen")
+        prompts = PROMPTS
+        if args.add_missing:
+            todo = missing_prompts(read_jsonl(PROMPTS), existing)
+            if not todo:
+                print(f"every prompt of {PROMPTS} has an answer in {args.out}")
+                return
+            prompts = Path(tmp) / "missing.jsonl"
+            write_jsonl(prompts, todo)
+        path = Path(args.responses) if args.responses else generate(Path(tmp) / "gen", prompts=prompts)
         rows = read_jsonl(path)
         kept = answers_from_responses(rows)
-    write_jsonl(args.out, kept)
-    print(f"wrote {len(kept)} of {len(rows)} answers to {args.out}")
+    write_jsonl(args.out, existing + kept)
+    print(f"wrote {len(kept)} of {len(rows)} answers to {args.out}" + (f" after its {len(existing)}" if existing else ""))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,17 @@ def run_pipeline(args) -> dict:
                 attack[str(row["steps"])] = {"rrr": row["rrr"], "ci": row["rrr_ci"], "rd_median": row["rd_median"],
                                              "ce_bits": row["ce_bits"]}
         timings["attack"] = round(time.perf_counter() - t0, 1)
+    settings = {"sft_config": str(sft_cfg), "grpo_config": str(grpo_cfg), "sources": args.sources,
+                "grpo_overrides": args.grpo_overrides, "sft_overrides": args.sft_overrides,
+                "prepare_args": args.prepare_args, "reused_sft_from": args.reuse_sft}
+    summary = write_summary(run, models, attack, settings, timings)
+    print_summary(summary)
+    return summary
+
+
+def write_summary(run: Path, models: dict[str, str], attack: dict, settings: dict, timings: dict) -> dict:
+    """RUN/summary.json from the metrics.json of each model's evals (split, held-out source, prefill),
+    the attack entries, the run's settings and stage timings (evals.rescore rewrites it the same way)."""
     summary = {}
     for name, model in models.items():
         m = read_json(run / "eval" / name / "metrics.json")
@@ -145,12 +156,9 @@ def run_pipeline(args) -> dict:
             summary[name]["adapter"] = model
     if attack:
         summary["grpo"]["attack"] = attack
-    summary["settings"] = {"sft_config": str(sft_cfg), "grpo_config": str(grpo_cfg), "sources": args.sources,
-                           "grpo_overrides": args.grpo_overrides, "sft_overrides": args.sft_overrides,
-                           "prepare_args": args.prepare_args, "reused_sft_from": args.reuse_sft}
+    summary["settings"] = settings
     summary["timings_s"] = timings
     write_json(run / "summary.json", summary)
-    print_summary(summary)
     return summary
 
 

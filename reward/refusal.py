@@ -259,10 +259,16 @@ def _cache_root() -> Path:
     return Path(os.environ.get("SAFETY_GRPO_CACHE", Path.home() / ".cache" / "safety-grpo"))
 
 
+def classifier_fingerprint(path: str | Path = LABELS_PATH) -> str:
+    """Which classifier scored a response: the normalization version and the labelled file's sha256
+    (the fit is a pure function of both); recorded by evals.rescore."""
+    return f"{NORMALIZATION_VERSION}:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+
+
 def _training_embeddings(path: Path) -> tuple[np.ndarray, list[dict]]:
     """Embeddings of the labelled rows, cached on disk keyed by the file's sha256 (and the model)."""
     rows = load_labels(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = classifier_fingerprint(path).split(":")[1]
     cache = _cache_root() / "reward" / f"refusal_labels_minilm_{NORMALIZATION_VERSION}_{digest}.npy"
     if cache.is_file():
         x = np.load(cache)

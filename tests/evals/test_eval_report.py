@@ -108,12 +108,12 @@ def test_fmt_rate():
 def test_prefill_table_and_plot(runs):
     """Runs with a "prefill" block (evals.run --prefill-tokens) get an ASR-vs-K table and plot; a run
     without one is a row of dashes, and a report with none has neither."""
-    from evals.run import _prefill_block
+    from evals.run import prefill_block
 
     def add_prefill(name, refused_by_k):
         path = runs / "evals" / name / "metrics.json"
         m = json.loads(path.read_text())
-        m["prefill"] = {"detector": "classifier", **{k: _prefill_block(r, 4, {}) for k, r in refused_by_k.items()}}
+        m["prefill"] = {"detector": "classifier", **{k: prefill_block(r, 4, {}) for k, r in refused_by_k.items()}}
         path.write_text(json.dumps(json_safe(m)))
 
     add_prefill("base", {"0": 1, "5": 0, "10": 0})

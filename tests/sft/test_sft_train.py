@@ -114,6 +114,14 @@ def test_shipped_benign_answers_are_clean_retain_pairs():
     assert min(len(r["completion"].split()) for r in rows) >= 5  # the generator's floor
 
 
+def test_missing_prompts_are_the_unanswered_ones_in_file_order():
+    from recipes.benign_answers import missing_prompts
+
+    prompts = [{"text": t} for t in ("a", "b", "c", "d")]
+    assert missing_prompts(prompts, [{"prompt": "c"}, {"prompt": "a"}]) == [{"text": "b"}, {"text": "d"}]
+    assert missing_prompts(prompts, [{"prompt": t} for t in "abcd"]) == []
+
+
 def test_answers_from_responses_trims_cut_answers_and_drops_refusals():
     from recipes.benign_answers import answers_from_responses
 
