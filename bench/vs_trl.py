@@ -63,12 +63,14 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
 
 
-def summary(step_ends: list[float], tokens: list[float]) -> dict:
-    """Median step time and tokens/s over the steps after the first (a warm-up)."""
+def summary(step_ends: list[float], tokens: list[float], zero_std: list[float]) -> dict:
+    """Median step time and tokens/s over the steps after the first (a warm-up), and the mean share of groups
+    with equal rewards over those steps (what the skip leaves out: ours+ is only as fast as that share allows)."""
     dts = [b - a for a, b in zip(step_ends, step_ends[1:])]
     toks = tokens[1: len(step_ends)]
+    zstd = zero_std[1: len(step_ends)]
     return {"step_s": statistics.median(dts), "tokens_per_s": sum(toks) / sum(dts), "steps": len(dts),
-            "peak_rss_gib": peak_rss_gib()}
+            "peak_rss_gib": peak_rss_gib(), "zero_std_frac": statistics.fmean(zstd) if zstd else float("nan")}
 
 
 # ----------------------------------------------------------------------------- ours
@@ -80,11 +82,13 @@ def run_ours(args, rows_file: str) -> dict:
 
     ends: list[float] = []
     tokens: list[float] = []
+    zero_std: list[float] = []
     log = MetricsLogger.log
 
     def timed_log(self, metrics, step):  # the step's end: after the update and the weight sync
         ends.append(time.perf_counter())
         tokens.append(metrics["perf/completion_tokens"])
+        zero_std.append(metrics["rollout/frac_reward_zero_std"])
         return log(self, metrics, step)
 
     MetricsLogger.log = timed_log
@@ -101,7 +105,7 @@ def run_ours(args, rows_file: str) -> dict:
             *(["loss.skip_zero_advantage=true", "micro_batch_order=length",
                f"micro_batch_tokens={args.micro_batch_tokens}"] if args.worker == "ours+" else []),
         ])
-    return summary(ends, tokens)
+    return summary(ends, tokens, zero_std)
 
 
 # ----------------------------------------------------------------------------- TRL
@@ -146,6 +150,7 @@ def run_trl(args, rows: list[dict]) -> dict:
     reward_cfg = RewardConfig(terms=[RewardTerm(**t) for t in REWARD_TERMS])
     ends: list[float] = []
     tokens: list[float] = []
+    zero_std: list[float] = []
 
     def same_reward(prompts, completions, completion_ids, text, label, **kw):
         lengths = [len(c) for c in completion_ids]
@@ -160,6 +165,7 @@ def run_trl(args, rows: list[dict]) -> dict:
         def on_log(self, a, state, control, logs=None, **kw):
             if logs and "completions/mean_length" in logs:
                 tokens.append(logs["completions/mean_length"] * args.prompts * args.group)
+                zero_std.append(logs["frac_reward_zero_std"])
 
     if args.backend == "vllm":
         patch_trl_vllm_sync()
@@ -180,7 +186,7 @@ def run_trl(args, rows: list[dict]) -> dict:
         trainer = GRPOTrainer(model=model, reward_funcs=same_reward, args=cfg, train_dataset=data,
                               processing_class=tok, peft_config=peft, callbacks=[Timer()])
         trainer.train()
-    return summary(ends, tokens)
+    return summary(ends, tokens, zero_std)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -262,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             res = results[who, backend] = json.loads(found[-1][len("RESULT "):])
             print(f"{who:4} {backend:4}: median step {res['step_s']:6.2f} s  {res['tokens_per_s']:7.1f} completion "
-                  f"tok/s  peak RSS {res['peak_rss_gib']:.2f} GiB  ({res['steps']} timed steps)", flush=True)
+                  f"tok/s  peak RSS {res['peak_rss_gib']:.2f} GiB  equal-reward groups {res['zero_std_frac']:.2f}  "
+                  f"({res['steps']} timed steps)", flush=True)
     for b in args.backends.split(","):
         for who in ("ours", "ours+"):
             if ("trl", b) in results and (who, b) in results:
@@ -276,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     (tw, tb), (ow, ob) = best
     t, o = results[tw, tb], results[ow, ob]
     print(f"best mode: TRL {tb} ({t['step_s']:.2f} s, {t['peak_rss_gib']:.2f} GiB), "
-          f"{ow} {ob} ({o['step_s']:.2f} s, {o['peak_rss_gib']:.2f} GiB)")
+          f"{ow} {ob} ({o['step_s']:.2f} s, {o['peak_rss_gib']:.2f} GiB); equal-reward groups "
+          f"{t['zero_std_frac']:.2f} / {o['zero_std_frac']:.2f}" + (" (ours+ skips their training: its ratio "
+          "depends on that share)" if ow == "ours+" else ""))
     print(f"ratio_step_time_vs_trl={o['step_s'] / t['step_s']:.3f} "
           f"ratio_peak_rss_vs_trl={o['peak_rss_gib'] / t['peak_rss_gib']:.3f}")
     return 0

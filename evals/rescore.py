@@ -132,7 +132,7 @@ def rescore_run(run: Path) -> list[dict]:
 
 
 def _fmt(x) -> str:
-    return "  -  " if x is None else f"{x:.3f}"
+    return "  -  " if x is None or x != x else f"{x:.3f}"  # None or NaN: the rate has no rows here
 
 
 def main(argv: list[str] | None = None) -> int:
