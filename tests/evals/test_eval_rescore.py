@@ -67,3 +67,16 @@ def test_rescore_errors_name_the_dir(tmp_path, capsys):
     (tmp_path / "e" / "metrics.json").write_text(json.dumps({"config": {}}))
     assert main([str(tmp_path / "e")]) == 1
     assert "metrics.json: config has no 'detector'" in capsys.readouterr().err
+
+
+def test_eval_dirs_of_a_run_leave_linked_evals_to_their_run(tmp_path):
+    from evals.rescore import eval_dirs
+
+    other, run = tmp_path / "other", tmp_path / "run"
+    _stale_eval(other / "eval" / "base")
+    for d in ("eval/grpo", "eval_holdout/grpo", "attack/eval_8", "attack/eval_16"):
+        _stale_eval(run / d)
+    (run / "eval" / "base").symlink_to(other / "eval" / "base")  # --reuse-sft links the base and SFT evals
+    (run / "attack" / "steps_8").mkdir()  # an attack's training dir is not an eval
+    assert [p.relative_to(run).as_posix() for p in eval_dirs(run)] == [
+        "eval/grpo", "eval_holdout/grpo", "attack/eval_16", "attack/eval_8"]
