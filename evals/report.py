@@ -25,7 +25,7 @@ import numpy as np
 
 from evals.metrics import RATE_NAMES, EvalError
 from runtime.errors import UserError
-from runtime.io import iter_jsonl
+from runtime.io import iter_jsonl, read_json, write_json
 
 TRAIN_KEYS = ("reward/mean", "eval/reward", "rollout/frac_reward_zero_std", "rollout/clipped_ratio", "train/kl_mean",
               "train/entropy", "train/loss", "eval/loss", "train/token_accuracy", "eval/token_accuracy")
@@ -320,6 +320,36 @@ def build_report(run_dirs: list[str], out: str | Path, *, names: list[str] | Non
     text = "\n".join(parts)
     out.write_text(text, encoding="utf-8")
     return text
+
+
+def write_summary(run: Path, models: dict[str, str], attack: dict, settings: dict, timings: dict) -> dict:
+    """RUN/summary.json from the metrics.json of each model's evals (split, held-out source, prefill),
+    the attack entries, the run's settings and stage timings (evals.rescore rewrites it the same way)."""
+    summary = {}
+    for name, model in models.items():
+        m = read_json(run / "eval" / name / "metrics.json")
+        summary[name] = {k: m[k] for k in RATE_NAMES}
+        summary[name]["by_detector"] = {d: {k: v.get(k) for k in RATE_NAMES} for d, v in m.get("by_detector", {}).items()}
+        summary[name]["by_source"] = {src: b["rates"]["malicious_refusal_rate"]["value"]
+                                      for src, b in m.get("by_source", {}).items() if "rates" in b}
+        hm = run / "eval_holdout" / name / "metrics.json"
+        if hm.is_file():  # held-out source: its malicious refusal, and balanced with the split's benign rows
+            h = read_json(hm)
+            summary[name]["holdout"] = {"malicious_refusal_rate": h["malicious_refusal_rate"],
+                                        "malicious_refusal_rate_ci": h["malicious_refusal_rate_ci"],
+                                        "balanced": (h["malicious_refusal_rate"] + m["benign_helpfulness"]) / 2,
+                                        "n": h["n_malicious"]}
+        if m.get("prefill"):
+            summary[name]["prefill"] = {k: {"asr": v["asr"], "ci": v["ci"]} for k, v in m["prefill"].items()
+                                        if k != "detector"}
+        if name != "base":
+            summary[name]["adapter"] = model
+    if attack:
+        summary["grpo"]["attack"] = attack
+    summary["settings"] = settings
+    summary["timings_s"] = timings
+    write_json(run / "summary.json", summary)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ records "rescored": the reward.refusal classifier fingerprint and how many verdi
 
 Given a demo run dir (recipes/demo.py's layout), it re-scores eval/*, eval_holdout/* and attack/eval_*
 (directories linked from another run by --reuse-sft are left to that run), re-runs the attack's
-evals.robustness (RRR), then evals.report and the run's summary.json (recipes.demo.write_summary), and
+evals.robustness (RRR), then evals.report and the run's summary.json (evals.report.write_summary), and
 prints the headline rates before and after.
 """
 
@@ -101,7 +101,7 @@ def eval_dirs(run: Path) -> list[Path]:
 
 def rescore_run(run: Path) -> list[dict]:
     """Re-score a demo run: its evals, the attack's RRR, the report and summary.json."""
-    from recipes.demo import write_summary
+    from evals.report import write_summary
 
     if not (run / "summary.json").is_file():
         raise EvalError(f"{run}: no summary.json (not a finished recipes.demo run)")

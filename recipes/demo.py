@@ -21,10 +21,10 @@ import shlex
 import time
 from pathlib import Path
 
+from evals.metrics import RATE_NAMES
+from evals.report import write_summary
 from recipes.stages import PY, ROOT, TORCHRUN, fail, stage
 from runtime.io import read_json, read_jsonl, write_json, write_jsonl
-
-METRICS = ("malicious_refusal_rate", "benign_helpfulness", "balanced", "over_refusal_rate", "asr")
 
 
 def demo_eval_rows(eval_split: Path, out: Path, n_malicious: int, n_benign: int) -> Path:
@@ -132,43 +132,13 @@ def run_pipeline(args) -> dict:
     return summary
 
 
-def write_summary(run: Path, models: dict[str, str], attack: dict, settings: dict, timings: dict) -> dict:
-    """RUN/summary.json from the metrics.json of each model's evals (split, held-out source, prefill),
-    the attack entries, the run's settings and stage timings (evals.rescore rewrites it the same way)."""
-    summary = {}
-    for name, model in models.items():
-        m = read_json(run / "eval" / name / "metrics.json")
-        summary[name] = {k: m[k] for k in METRICS}
-        summary[name]["by_detector"] = {d: {k: v.get(k) for k in METRICS} for d, v in m.get("by_detector", {}).items()}
-        summary[name]["by_source"] = {src: b["rates"]["malicious_refusal_rate"]["value"]
-                                      for src, b in m.get("by_source", {}).items() if "rates" in b}
-        hm = run / "eval_holdout" / name / "metrics.json"
-        if hm.is_file():  # held-out source: its malicious refusal, and balanced with the split's benign rows
-            h = read_json(hm)
-            summary[name]["holdout"] = {"malicious_refusal_rate": h["malicious_refusal_rate"],
-                                        "malicious_refusal_rate_ci": h["malicious_refusal_rate_ci"],
-                                        "balanced": (h["malicious_refusal_rate"] + m["benign_helpfulness"]) / 2,
-                                        "n": h["n_malicious"]}
-        if m.get("prefill"):
-            summary[name]["prefill"] = {k: {"asr": v["asr"], "ci": v["ci"]} for k, v in m["prefill"].items()
-                                        if k != "detector"}
-        if name != "base":
-            summary[name]["adapter"] = model
-    if attack:
-        summary["grpo"]["attack"] = attack
-    summary["settings"] = settings
-    summary["timings_s"] = timings
-    write_json(run / "summary.json", summary)
-    return summary
-
-
 def print_summary(summary: dict) -> None:
     print("\nHeld-out results (classifier detector; markers in brackets)")
-    print(f"{'model':6} " + " ".join(f"{k:>24}" for k in METRICS))
+    print(f"{'model':6} " + " ".join(f"{k:>24}" for k in RATE_NAMES))
     for name in ("base", "sft", "grpo"):
         s = summary[name]
         mk = s.get("by_detector", {}).get("markers", {})
-        cells = [f"{s[k]:.3f} [{mk.get(k, float('nan')) or 0:.3f}]" for k in METRICS]
+        cells = [f"{s[k]:.3f} [{mk.get(k, float('nan')) or 0:.3f}]" for k in RATE_NAMES]
         print(f"{name:6} " + " ".join(f"{c:>24}" for c in cells))
     if any("prefill" in summary[n] for n in ("base", "sft", "grpo")):
         ks = sorted({k for n in ("base", "sft", "grpo") for k in summary[n].get("prefill", {})}, key=int)

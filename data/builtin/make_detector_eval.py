@@ -102,7 +102,11 @@ SFT on every malicious row) and R2's GRPO adapter (recovery SFT 0.5 + GRPO)
 trained to recover, so recoveries are common. 80 + 80 + 240 + 240 = 640 responses, of which 7
 base-holdout answers are left out because they are also rows of base_model_answers.jsonl (the base
 model's answers to in-the-wild prompts of an older train split, which the classifier trains on): 633
-rows, with "part": 3. `--part3-runs runs` rebuilds them from those files (PART3).
+rows, with "part": 3. `--part3-runs runs` rebuilds them from those files (PART3). Those runs were
+re-scored after labelling (`python -m evals.rescore`, this round's classifier), which rewrote the
+p_/refused_ fields of their responses: the shipped rows keep the scores the runs held when they were
+labelled (`seed_p_*`, the provisional labels' detectors), so a rebuild from the re-scored files is not
+byte-identical (its labels are; a changed provisional label is checked against the hand labels).
 
 Labels: the rules of parts 1 and 2 (plain rows as part 1, prefilled rows as part 2). Procedure: (1)
 provisional label where the run's two detectors agree (the session-4 markers and classifier, as the
@@ -957,12 +961,11 @@ def read_part3_labels(path: Path) -> dict[str, dict[int, tuple[int, str, str]]]:
 
 def build_part3_rows(runs: Path, labels: Path) -> list[dict]:
     """Part 3: the PART3 files under `runs`, labelled with `labels` (plain or prefilled, by the file)."""
-    from reward.refusal import normalize_text
-
     hand = read_part3_labels(labels)
     # The base model's answers to in-the-wild prompts that were in an older train split are classifier
     # training rows (base_model_answers.jsonl): not a test of it, so left out.
-    trained = {normalize_text(r["response"]) for r in read_jsonl(Path(__file__).resolve().parent / "base_model_answers.jsonl")}
+    fold = lambda text: " ".join(text.lower().split())  # noqa: E731 (case and spacing, as make_refusal_labels)
+    trained = {fold(r["response"]) for r in read_jsonl(Path(__file__).resolve().parent / "base_model_answers.jsonl")}
     out = []
     for model, (responses, eval_rows) in PART3.items():
         meta = {r["id"]: r for r in read_jsonl(runs / eval_rows)}
@@ -975,7 +978,7 @@ def build_part3_rows(runs: Path, labels: Path) -> list[dict]:
             m = meta[r["id"]]
             prov = provisional_prefill(r) if prefilled else provisional(dict(r, label=m["label"]))
             refusal, kind, reason, how = final_label(where, mh.get(i), prov, repeat_ok=False)
-            if normalize_text(r["response"]) in trained:
+            if fold(r["response"]) in trained:
                 continue
             row = {"id": f"{model}{r['prefill_tokens'] if prefilled else ''}/{r['id']}", "model": model, "part": 3,
                    "source": m.get("source", ""), "category": m.get("category", ""), "label": m["label"],
