@@ -56,10 +56,11 @@ def load_eval_rows(path: str | Path) -> list[dict]:
     return read_labelled_rows(path, "response", KINDS, allow_empty=True, error=EvalError)
 
 
-def _groups(rows: list[dict], key: str, order: tuple[str, ...] = ()) -> dict[str, list[int]]:
+def _groups(rows: list[dict], key, order: tuple[str, ...] = ()) -> dict[str, list[int]]:
+    """Row indices per value of `key` (a field name, or a function of the row), `order` first."""
     groups: dict[str, list[int]] = {k: [] for k in order}
     for i, r in enumerate(rows):
-        groups.setdefault(str(r.get(key) or ""), []).append(i)
+        groups.setdefault(str(key(r) if callable(key) else r.get(key) or ""), []).append(i)
     return {k: idx for k, idx in groups.items() if idx}
 
 
@@ -75,10 +76,7 @@ def evaluate_detectors(rows: list[dict], probs: dict[str, list[float]], threshol
     by_kind, by_model, by_part, calibration, errors}}, "agreement"} from P(refusal) per row per detector.
     by_part[p] also holds "harmful_compliance": the rates on that part's harmful-compliance rows."""
     y = [r["refusal"] for r in rows]
-    kinds, models = _groups(rows, "kind", KINDS), _groups(rows, "model")
-    parts = {}
-    for i, r in enumerate(rows):
-        parts.setdefault(part_of(r), []).append(i)
+    kinds, models, parts = _groups(rows, "kind", KINDS), _groups(rows, "model"), _groups(rows, part_of)
     out: dict = {"threshold": threshold, "n": len(rows), "detectors": {}}
     for name, p in probs.items():
         if len(p) != len(rows):

@@ -14,7 +14,8 @@ records "rescored": the reward.refusal classifier fingerprint and how many verdi
 
 Given a demo run dir (recipes/demo.py's layout), it re-scores eval/*, eval_holdout/* and attack/eval_*
 (directories linked from another run by --reuse-sft are left to that run), re-runs the attack's
-evals.robustness (RRR), then evals.report and the run's summary.json (evals.report.write_summary), and
+evals.robustness (RRR), then evals.report and the run's summary.json (evals.report.write_summary), in
+process, and
 prints the headline rates before and after.
 """
 
@@ -23,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
 from evals.metrics import EvalError, json_safe
-from evals.run import EvalConfig, prefill_block, score_prefill_records, score_records
+from evals.run import EvalConfig, score_prefill_records, score_records
+from runtime.errors import UserError
 from runtime.io import read_json, read_jsonl, write_jsonl, write_text
 
 HEADLINE = ("malicious_refusal_rate", "benign_helpfulness", "over_refusal_rate", "asr")
@@ -75,13 +76,10 @@ def rescore_dir(d: str | Path) -> dict:
     if metrics.get("prefill") and prefill_file.is_file():
         pre = read_jsonl(prefill_file)
         pre_before = _verdicts(pre, offline)
-        blocks = score_prefill_records(pre, cfg)
+        zero = metrics["rates"]["malicious_refusal_rate"] if "0" in metrics["prefill"] else None  # K = 0: plain
+        metrics["prefill"] = score_prefill_records(pre, cfg, zero)
         changed += sum(a != b for a, b in zip(pre_before, _verdicts(pre, offline)))
         n += len(pre)
-        if "0" in metrics["prefill"]:  # K = 0 is the plain eval
-            r0 = metrics["rates"]["malicious_refusal_rate"]
-            blocks = {"0": prefill_block(r0["k"], r0["n"], {}), **blocks}
-        metrics["prefill"] = {"detector": metrics["prefill"].get("detector", cfg.detector), **blocks}
         write_jsonl(prefill_file, [json_safe(r) for r in pre])
     metrics["rescored"] = {"classifier": classifier_fingerprint(), "changed_verdicts": changed, "n_verdicts": n}
     write_text(d / "responses.jsonl", text)
@@ -101,32 +99,27 @@ def eval_dirs(run: Path) -> list[Path]:
 
 def rescore_run(run: Path) -> list[dict]:
     """Re-score a demo run: its evals, the attack's RRR, the report and summary.json."""
-    from evals.report import write_summary
+    from evals.report import build_report, write_summary
+    from evals.robustness import run as robustness
 
     if not (run / "summary.json").is_file():
         raise EvalError(f"{run}: no summary.json (not a finished recipes.demo run)")
     results = [rescore_dir(d) for d in eval_dirs(run)]
     summary = read_json(run / "summary.json")
-    attack = None
+    attack = {}
     report = run / "attack" / "report"
     if (report / "robustness.json").is_file():
-        posts = sorted((run / "attack").glob("eval_*"), key=lambda p: int(p.name.split("_")[1]))
-        names = ["grpo"] + [f"attack_{p.name.split('_')[1]}" for p in posts]
-        subprocess.run([sys.executable, "-m", "evals.robustness", "--pre", str(run / "eval" / "grpo"), "--post",
-                        *map(str, posts), "--names", ",".join(names), "--out", str(report)], check=True,
-                       stdout=subprocess.DEVNULL)
-        runs = read_json(report / "robustness.json")["runs"]
-        attack = {}
-        for p, name in zip(posts, names[1:]):
-            r = runs[name]
-            old = summary.get("grpo", {}).get("attack", {}).get(p.name.split("_")[1], {})
-            attack[p.name.split("_")[1]] = {**old, "rrr": r["rrr"]["value"], "ci": [r["rrr"]["ci_low"], r["rrr"]["ci_high"]],
-                                            "rd_median": r["rd"]["median"], "ce_bits": r["ce"]["bits"]}
+        steps = sorted(int(p.name.split("_")[1]) for p in (run / "attack").glob("eval_*"))
+        payload = robustness(str(run / "eval" / "grpo"), [str(run / "attack" / f"eval_{s}") for s in steps],
+                             str(report), names=["grpo", *(f"attack_{s}" for s in steps)])
+        for s in steps:
+            r = payload["runs"][f"attack_{s}"]
+            attack[str(s)] = {"rrr": r["rrr"]["value"], "ci": [r["rrr"]["ci_low"], r["rrr"]["ci_high"]],
+                              "rd_median": r["rd"]["median"], "ce_bits": r["ce"]["bits"]}
     names = [n for n in ("base", "sft", "grpo") if (run / "eval" / n / "metrics.json").is_file()]
-    subprocess.run([sys.executable, "-m", "evals.report", *[str(run / "eval" / n) for n in names], "--names",
-                    ",".join(names), "--train-logs", str(run / "sft" / "metrics.jsonl"), str(run / "grpo" / "metrics.jsonl"),
-                    "--out", str(run / "report.md")], check=True, stdout=subprocess.DEVNULL)
-    write_summary(run, {n: summary[n].get("adapter", "smollm2-135m") for n in names}, attack or {},
+    build_report([str(run / "eval" / n) for n in names], run / "report.md", names=names,
+                 train_logs=[str(run / "sft" / "metrics.jsonl"), str(run / "grpo" / "metrics.jsonl")])
+    write_summary(run, {n: summary[n].get("adapter", "smollm2-135m") for n in names}, attack,
                   summary.get("settings", {}), summary.get("timings_s", {}))
     return results
 
@@ -145,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in results:
                 print(f"{r['dir']}: {r['changed']}/{r['n']} verdicts changed; "
                       + "  ".join(f"{k} {_fmt(r['before'][k])} -> {_fmt(r['after'][k])}" for k in HEADLINE))
-    except (EvalError, OSError, subprocess.CalledProcessError) as e:
+    except (UserError, OSError) as e:
         print(f"evals.rescore: {e}", file=sys.stderr)
         return 1
     return 0

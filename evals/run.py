@@ -348,10 +348,7 @@ def prefill_metrics(backend, tokenizer, rows: list[dict], plain: dict, cfg: Eval
     continuations (prefix and continuation apart) go to OUT/prefill_responses.jsonl."""
     from data.builtin.compliance import opening_ids
 
-    detector = cfg.detector if cfg.detector in cfg.detectors else cfg.detectors[-1]
     mal = [r for r in rows if r["label"] == MALICIOUS]
-    r0 = plain["rates"]["malicious_refusal_rate"]
-    result = {"0": prefill_block(r0["k"], r0["n"], {})} if 0 in cfg.prefill_tokens else {}
     records = []
     for k in sorted(k for k in set(cfg.prefill_tokens) if k > 0):
         prefixes = [opening_ids(tokenizer, r["text"], k) for r in mal]
@@ -363,18 +360,23 @@ def prefill_metrics(backend, tokenizer, rows: list[dict], plain: dict, cfg: Eval
         for i, r in enumerate(mal):
             records.append({"id": r.get("id", str(i)), "prompt": r["text"], "prefill_tokens": k,
                             "prefill": tokenizer.decode(prefixes[i]), "response": conts[i], "finish_reason": finish[i]})
-    result.update(score_prefill_records(records, cfg))
+    zero = plain["rates"]["malicious_refusal_rate"] if 0 in cfg.prefill_tokens else None
+    result = score_prefill_records(records, cfg, zero)
     write_jsonl(out / "prefill_responses.jsonl", [json_safe(rec) for rec in records])
-    return {"detector": detector, **result}
+    return result
 
 
-def score_prefill_records(records: list[dict], cfg: EvalConfig) -> dict:
-    """{"K": block} of the prefilled continuations in `records` (rows of prefill_responses.jsonl), scored
-    by cfg's detectors (p_ and refused_ written into each record). prefill_metrics and evals.rescore share it."""
+def score_prefill_records(records: list[dict], cfg: EvalConfig, zero: dict | None = None) -> dict:
+    """The "prefill" block of metrics.json: {"detector", "K": block} of the prefilled continuations in
+    `records` (rows of prefill_responses.jsonl), scored by cfg's detectors (p_ and refused_ written into
+    each record); `zero`, the plain eval's malicious_refusal_rate {k, n}, adds K = 0. prefill_metrics and
+    evals.rescore share it."""
     from reward.refusal import refusal_probability
 
     detector = cfg.detector if cfg.detector in cfg.detectors else cfg.detectors[-1]
-    result = {}
+    result: dict = {"detector": detector}
+    if zero is not None:
+        result["0"] = prefill_block(zero["k"], zero["n"], {})
     for k in sorted({r["prefill_tokens"] for r in records}):
         recs = [r for r in records if r["prefill_tokens"] == k]
         probs = {d: refusal_probability([r["response"] for r in recs], method=d) for d in cfg.detectors}
