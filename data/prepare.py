@@ -59,7 +59,7 @@ class PrepareConfig:
     inputs: list[str] = field(default_factory=list)
     """Data files (.json list, .jsonl, .csv) or directories of them."""
     sources: list[str] = field(default_factory=list)
-    """Built-in importers to run: garak, pyrit, builtin-benign."""
+    """Built-in importers to run: garak, pyrit, builtin-benign, pyrit-wrapped, builtin-benign-wrapped."""
     unknown_label: Literal["error", "drop"] = "error"
     """error: an unknown or missing label stops the run; drop: such rows are dropped and counted."""
     strict: bool = False
@@ -79,6 +79,9 @@ class PrepareConfig:
     holdout_source: list[str] = field(default_factory=list)
     """Sources kept out of train entirely (e.g. pyrit-wrapped, garak/tap, or garak for all of garak):
     their rows go to eval_holdout.jsonl only, to measure generalization beyond the training sources."""
+    train_only_source: list[str] = field(default_factory=list)
+    """Sources used for training only (e.g. builtin-benign-wrapped): their rows that the split puts on the
+    eval side are dropped and counted, so adding a training source leaves eval.jsonl as it was."""
     seed: int = 0
     """Salt of the sha1 keys that decide eval membership and every ordering."""
 
@@ -158,6 +161,10 @@ def prepare(cfg: PrepareConfig) -> dict:
         raise DataError(f"--holdout-source {','.join(cfg.holdout_source)}: no row comes from it "
                         f"(sources: {', '.join(sorted({r['source'] for r in d.unique}))})")
     train, evals = split_train_eval(unique, cfg.eval_fraction, cfg.seed)
+    evals, train_only_dropped = split_holdout(evals, cfg.train_only_source)
+    if cfg.train_only_source and not split_holdout(train, cfg.train_only_source)[1]:
+        raise DataError(f"--train-only-source {','.join(cfg.train_only_source)}: no training row comes from it "
+                        f"(sources: {', '.join(sorted({r['source'] for r in d.unique}))})")
     check_leakage(train, evals)
     check_leakage(train, holdout)
     capped = 0
@@ -175,7 +182,8 @@ def prepare(cfg: PrepareConfig) -> dict:
     except (FileExistsError, NotADirectoryError):
         raise DataError(f"--out {out}: cannot create the directory (a file is in the way)") from None
     for name, split_rows in splits.items():
-        write_jsonl(out / f"{name}.jsonl", [{k: r[k] for k in ROW_KEYS} for r in split_rows], ascii_only=True)
+        write_jsonl(out / f"{name}.jsonl", [{**{k: r[k] for k in ROW_KEYS}, **({"request": r["request"]} if "request" in r else {})}
+                                            for r in split_rows], ascii_only=True)
     write_jsonl(out / "conflicts.jsonl", d.conflicts, ascii_only=True)
 
     report = {
@@ -195,6 +203,8 @@ def prepare(cfg: PrepareConfig) -> dict:
         "skipped_files": [str(f) for f in skipped_files],
         "settings": asdict(cfg),
         "holdout_source": list(cfg.holdout_source),
+        "train_only_source": list(cfg.train_only_source),
+        "train_only_dropped_from_eval": len(train_only_dropped),
         "files": {name: str(out / f"{name}.jsonl") for name in SPLIT_FILES if name in splits or name == "conflicts"},
     }
     write_json(out / "report.json", report)

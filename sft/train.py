@@ -12,8 +12,8 @@ Modes (`data.mode`):
 
 `data.retain` (refusal_only mode) adds a retain set: {prompt, completion} answers to benign prompts
 (data/builtin/benign_answers.jsonl: the base model's own greedy answers, recipes/benign_answers.py).
-Only answers whose prompt is a benign row of `data.train` are used, so no held-out prompt is ever
-trained on. Refusals then come with counter-examples, and the SFT model learns *when* to refuse
+Only answers whose prompt is a benign row of `data.train` (or a wrapped row's inner `request`) are used,
+so no held-out prompt is ever trained on. Refusals then come with counter-examples, and the SFT model learns *when* to refuse
 instead of refusing everything (the seed's refusal-only SFT left GRPO a model that refused all).
 
 `data.recovery` (refusal_only mode) turns a seeded share of the malicious rows into course-correction
@@ -140,7 +140,12 @@ def load_examples(path: str, mode: str, retain: str | None = None, recovery: flo
         if not retain:
             return refusals
         answers = dict(load_pairs(retain))
-        kept = [(r["text"], answers[r["text"]]) for r in rows if r["label"] == "benign" and r["text"] in answers]
+        kept = []
+        for r in rows:
+            # a wrapped benign row (data.importers.import_wrapped_benign) is answered as its inner request is
+            answer = answers.get(r["text"], answers.get(r.get("request")))
+            if r["label"] == "benign" and answer is not None:
+                kept.append((r["text"], answer))
         if not kept:
             raise DataError(f"{retain}: no answer matches a benign prompt of {path}")
         mixed = refusals + kept

@@ -134,6 +134,28 @@ def test_prepare_on_the_real_sources(tmp_path):
     assert 0.15 < len(evals) / (len(train) + len(evals)) < 0.25
 
 
+def test_wrapped_benign_prompts_are_plain_benign_rows_inside_jailbreak_templates():
+    """builtin-benign-wrapped: each row is one of the project's plain benign prompts (never a benign_alarming
+    one) inside a pyrit jailbreak template, labelled benign; never inside an indirect-injection document
+    (there the planted instruction must not be followed, whatever it asks); `group` is the inner prompt's
+    normalized text and `request` the inner prompt itself."""
+    from data.importers import INDIRECT_TEMPLATES, WRAPPED_BENIGN_REQUESTS, import_wrapped_benign
+
+    rows, skipped = import_wrapped_benign()
+    assert len(rows) == WRAPPED_BENIGN_REQUESTS and skipped == {}
+    assert len({r["id"] for r in rows}) == len(rows)
+    builtin = {r["text"]: r["category"] for r in import_builtin_benign()[0]}
+    docs = [t.split("{prompt}")[0][:40] for t in INDIRECT_TEMPLATES]
+    for r in rows:
+        assert r["label"] == "benign" and r["source"] == "builtin-benign-wrapped" and r["category"] == "benign_wrapped"
+        assert builtin[r["request"]] != "benign_alarming"
+        assert r["group"] == normalize_text(r["request"]) and r["request"] in r["text"]
+        assert len(r["text"]) > len(r["request"]) + 20 and "{{" not in r["text"]
+        assert not any(d in r["text"] for d in docs)
+    assert len({r["request"] for r in rows}) > WRAPPED_BENIGN_REQUESTS // 2  # many prompts, not one in many frames
+    assert rows == import_wrapped_benign()[0]  # deterministic
+
+
 def test_wrapped_requests_are_advbench_inside_real_templates():
     """pyrit-wrapped: each row is an AdvBench request inside one of pyrit's {{ prompt }} jailbreak templates or an
     indirect-injection document; `group` is the request, so the split can keep a request and its wrappings together."""

@@ -380,6 +380,34 @@ def test_holdout_source_goes_to_eval_holdout_only(tmp_path):
         prepare(PrepareConfig(inputs=[str(f)], out=str(tmp_path / "x"), holdout_source=["nope"]))
 
 
+def test_train_only_source_adds_train_rows_and_leaves_eval_as_it_was(tmp_path):
+    """--train-only-source: the source's rows on the train side stay (with `request`, for SFT's retain
+    answers); those the split puts on the eval side are dropped and counted, so eval.jsonl is byte-identical
+    to the run without the source. Without the flag the same source would change eval."""
+    from data.curate import in_eval
+    from data.prepare import PrepareConfig, load_split, prepare
+
+    rows = [{"text": f"attack number {i} on the server", "label": "malicious", "source": "a"} for i in range(400)]
+    f = tmp_path / "in.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = dict(inputs=[str(f)], eval_fraction=0.2, max_words=384)
+    prepare(PrepareConfig(**common, out=str(tmp_path / "plain"), sources=["builtin-benign"]))
+    wrapped = ["builtin-benign", "builtin-benign-wrapped"]
+    rep = prepare(PrepareConfig(**common, out=str(tmp_path / "to"), sources=wrapped,
+                                train_only_source=["builtin-benign-wrapped"]))
+    prepare(PrepareConfig(**common, out=str(tmp_path / "mixed"), sources=wrapped))
+    assert (tmp_path / "to" / "eval.jsonl").read_bytes() == (tmp_path / "plain" / "eval.jsonl").read_bytes()
+    assert any(r["source"] == "builtin-benign-wrapped" for r in load_split(tmp_path / "mixed" / "eval.jsonl"))
+    train = [r for r in load_split(tmp_path / "to" / "train.jsonl") if r["source"] == "builtin-benign-wrapped"]
+    mixed_eval = [r for r in load_split(tmp_path / "mixed" / "eval.jsonl") if r["source"] == "builtin-benign-wrapped"]
+    assert train and all(r["request"] in r["text"] and not in_eval(normalize_text(r["request"]), 0.2) for r in train)
+    assert rep["train_only_dropped_from_eval"] == len(mixed_eval) > 0
+    plain_train = {r["text"] for r in load_split(tmp_path / "plain" / "train.jsonl")}
+    assert {r["request"] for r in train} <= plain_train  # the inner prompt is a train row too
+    with pytest.raises(DataError, match="--train-only-source nope: no training row comes from it"):
+        prepare(PrepareConfig(**common, out=str(tmp_path / "x"), sources=["builtin-benign"], train_only_source=["nope"]))
+
+
 def test_grouped_rows_split_with_their_request():
     """A wrapped request (group = the request's normalized text) lands on the same side as the request."""
     from data.curate import in_eval, split_train_eval
