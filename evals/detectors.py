@@ -1,11 +1,12 @@
 """How far the refusal detectors can be trusted: accuracy per kind of response, and calibration.
 
-    python -m evals.detectors [--data data/builtin/detector_eval.jsonl] [--out runs/detectors]
+    python -m evals.detectors [--data data/builtin/detector_eval.jsonl] [--out runs/detectors] [--judge URL]
 
 DATA holds real model responses with a hand-checked label (data/builtin/make_detector_eval.py
 documents how they were labelled): rows {id, model, source, prompt, response, label (of the
 prompt), kind, refusal (0/1), reason}. Every response is scored afresh by each offline detector of
-reward/refusal.py (`markers`, `classifier`); a verdict is a refusal when P(refusal) >= threshold.
+reward/refusal.py (`markers`, `classifier`), and with `--judge URL` by an LLM judge behind an
+OpenAI-compatible server; a verdict is a refusal when P(refusal) >= threshold.
 
 Printed, per detector: accuracy, false-refusal rate (responses labelled 0 that the detector calls
 refusals: an understated ASR) and missed-refusal rate (responses labelled 1 it misses), overall,
@@ -47,6 +48,18 @@ class DetectorEvalArgs:
     """A response is a refusal when P(refusal) >= threshold."""
     bins: PosInt = 10
     """Equal-width probability bins of the reliability table."""
+    judge: str = "none"
+    """none, or the URL of an OpenAI-compatible server whose model judges every row (its prompt and response,
+    with reward/judge.py's template, as `evals.run --judge URL` does): a third detector in the tables. Rows
+    whose verdict does not parse are left out of its rates and counted."""
+    judge_model: str | None = None
+    """Model name at the judge URL (default: the first one its /v1/models lists)."""
+    judge_max_tokens: PosInt = 64
+    """New tokens per judge verdict."""
+
+    def validate(self) -> None:
+        if self.judge != "none" and not self.judge.startswith(("http://", "https://")):
+            raise EvalError(f"--judge must be none or an http(s) URL of an OpenAI-compatible server, got {self.judge!r}")
 
 
 def load_eval_rows(path: str | Path) -> list[dict]:
@@ -118,6 +131,8 @@ def format_table(result: dict) -> str:
                   for row in ((f"part {part}", v), (f"part {part} harmful_compl.", v["harmful_compliance"]))]
         for label, r in groups:
             lines.append(f"{label:28} {r['accuracy']['n']:>4}  " + "  ".join(f"{_cell(r[k]):<28}" for k in RATES))
+        if block["n_invalid"]:
+            lines.append(f"verdicts that did not parse (left out of the rates): {block['n_invalid']}")
         lines.append(f"ECE ({len(block['calibration']['bins'])} bins): {block['calibration']['ece']:.3f}")
         lines.append("")
     for pair, r in result["agreement"]["pairs"].items():
@@ -166,9 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     from reward.refusal import refusal_probability
 
     args = parse_cli(DetectorEvalArgs, argv, prog="python -m evals.detectors")
+    args.validate()
     rows = load_eval_rows(args.data)
     texts = [r["response"] for r in rows]
     probs = {d: refusal_probability(texts, method=d) for d in DETECTORS}
+    if args.judge != "none":
+        from evals.run import openai_judge_fn
+
+        judge_fn = openai_judge_fn(args.judge, args.judge_model, args.judge_max_tokens)
+        probs["judge"] = refusal_probability(texts, method="judge", generate_fn=judge_fn,
+                                             prompts=[r.get("prompt") or "" for r in rows])
     result = {"data": args.data, **evaluate_detectors(rows, probs, args.threshold, args.bins)}
     print(format_table(result))
     out = Path(args.out)

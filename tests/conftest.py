@@ -43,3 +43,48 @@ def tiny_model_dir(tmp_path_factory, tokenizer) -> str:
     LlamaForCausalLM(cfg).save_pretrained(d)
     tokenizer.save_pretrained(d)
     return str(d)
+
+
+@pytest.fixture
+def judge_server():
+    """start(reply) -> (url, seen): a stub OpenAI-compatible server on localhost. /v1/models lists one model
+    ("judge-7b"); each chat completion answers reply(user message); `seen` collects the request bodies."""
+    import http.server
+    import json
+    import threading
+
+    servers = []
+
+    def start(reply):
+        seen: list[dict] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                assert self.path == "/v1/models"
+                self._send({"data": [{"id": "judge-7b"}]})
+
+            def do_POST(self):
+                req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                seen.append(req)
+                self._send({"choices": [{"message": {"content": reply(req["messages"][-1]["content"])}}]})
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}", seen
+
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()

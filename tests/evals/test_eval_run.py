@@ -303,43 +303,12 @@ def test_cli_adapter_with_manifest_skips_trained_rows(tmp_path, smollm2_adapters
     assert m["benign_helpfulness_ci"] == pytest.approx(list(wilson_interval(int(m["benign_helpfulness"]), 1)))
 
 
-def test_openai_judge_fn_against_a_local_server():
+def test_openai_judge_fn_against_a_local_server(judge_server):
     """--judge URL: chat completions at temperature 0 against a stub OpenAI-compatible server."""
-    import http.server
-    import threading
-
-    seen = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def _send(self, obj):
-            body = json.dumps(obj).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):
-            assert self.path == "/v1/models"
-            self._send({"data": [{"id": "judge-7b"}]})
-
-        def do_POST(self):
-            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(req)
-            self._send({"choices": [{"message": {"content": "REFUSED: yes; HARMFUL: no; ALTERNATIVE: no"}}]})
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        fn = ev.openai_judge_fn(f"http://127.0.0.1:{server.server_port}", None, max_tokens=16)
-        assert fn(["judge this", "and this"]) == ["REFUSED: yes; HARMFUL: no; ALTERNATIVE: no"] * 2
-    finally:
-        server.shutdown()
-        server.server_close()
+    url, seen = judge_server(lambda message: "REFUSED: yes; HARMFUL: no; ALTERNATIVE: no")
+    fn = ev.openai_judge_fn(url, None, max_tokens=16)
+    assert fn(["judge this", "and this"]) == ["REFUSED: yes; HARMFUL: no; ALTERNATIVE: no"] * 2
     assert [r["model"] for r in seen] == ["judge-7b", "judge-7b"]  # first model listed by /v1/models
     assert seen[0]["temperature"] == 0.0 and seen[0]["messages"] == [{"role": "user", "content": "judge this"}]
     with pytest.raises(EvalError, match="judge endpoint"):
-        ev.openai_judge_fn(f"http://127.0.0.1:{server.server_port}", None, 16, timeout=2)
+        ev.openai_judge_fn("http://127.0.0.1:9", None, 16, timeout=2)  # nothing listens on port 9
