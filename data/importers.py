@@ -201,6 +201,11 @@ def _jailbreak_templates(root: Path) -> list[tuple[str, str]]:
     return out
 
 
+def _fill(template: str, request: str) -> str:
+    """A pyrit jailbreak template with its {{ prompt }} slot filled."""
+    return template.replace("{{ prompt }}", request).replace("{{prompt}}", request).strip()
+
+
 def import_wrapped(root: Path | None = None) -> tuple[list[dict], dict[str, int]]:
     """AdvBench requests wrapped in pyrit's jailbreak templates (DAN-style, role-play, refusal
     suppression, ...) and in indirect-injection documents. Each row carries `group`: the request's
@@ -225,7 +230,7 @@ def import_wrapped(root: Path | None = None) -> tuple[list[dict], dict[str, int]
         family = indirect if rng.random() < INDIRECT_SHARE else jailbreaks
         name, tpl = family[rng.randrange(len(family))]
         ask = req[0].lower() + req[1:] if name.startswith("indirect") else req
-        text = tpl.replace("{{ prompt }}", ask).replace("{{prompt}}", ask).strip()
+        text = _fill(tpl, ask)
         row = _row("pyrit-wrapped", name, text, f"pyrit:{adv.relative_to(root).as_posix()}", i + 1)
         row["id"] = f"pyrit-wrapped/{name.replace('/', '-')}-{i + 1}"
         row["group"] = normalize_text(req)
@@ -256,7 +261,7 @@ def import_wrapped_benign(root: Path | None = None, path: Path = BUILTIN_BENIGN)
     for i in picked:
         req = plain[i]["text"].strip()
         name, tpl = jailbreaks[rng.randrange(len(jailbreaks))]
-        text = tpl.replace("{{ prompt }}", req).replace("{{prompt}}", req).strip()
+        text = _fill(tpl, req)
         rows.append({
             "id": f"builtin-benign-wrapped/{name.split('/')[-1]}-{plain[i]['id']}", "text": text, "label": BENIGN,
             "category": "benign_wrapped", "source": "builtin-benign-wrapped",
