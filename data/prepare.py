@@ -50,6 +50,7 @@ SPLIT_FILES = ("unique", "conflicts", "train", "eval", "train_balanced", "eval_h
 DEFAULT_MAX_CHARS = 20_000
 """Longer than any prompt of the built-in sources (13k characters at most), far shorter than a pasted file."""
 ROW_KEYS = ("id", "text", "label", "category", "source", "dedup_count", "source_files")
+OPTIONAL_ROW_KEYS = ("request",)  # written when present: a wrapped row's inner prompt (sft/train.py's retain lookup)
 
 
 @dataclass(kw_only=True)
@@ -128,6 +129,11 @@ def _split_counts(rows: list[dict]) -> dict[str, int]:
     return {MALICIOUS: by.get(MALICIOUS, 0), BENIGN: by.get(BENIGN, 0), "total": len(rows)}
 
 
+def _sources(rows: list[dict]) -> str:
+    """'(sources: a, b)': what a source option could have named."""
+    return f"(sources: {', '.join(sorted({r['source'] for r in rows}))})"
+
+
 def prepare(cfg: PrepareConfig) -> dict:
     """Run the whole preparation and write the files; returns the report dict (also report.json)."""
     cfg.validate()
@@ -158,13 +164,12 @@ def prepare(cfg: PrepareConfig) -> dict:
         r["category"] = r["category"] or "uncategorized"
     unique, holdout = split_holdout(d.unique, cfg.holdout_source)
     if cfg.holdout_source and not holdout:
-        raise DataError(f"--holdout-source {','.join(cfg.holdout_source)}: no row comes from it "
-                        f"(sources: {', '.join(sorted({r['source'] for r in d.unique}))})")
+        raise DataError(f"--holdout-source {','.join(cfg.holdout_source)}: no row comes from it {_sources(d.unique)}")
     train, evals = split_train_eval(unique, cfg.eval_fraction, cfg.seed)
     evals, train_only_dropped = split_holdout(evals, cfg.train_only_source)
     if cfg.train_only_source and not split_holdout(train, cfg.train_only_source)[1]:
         raise DataError(f"--train-only-source {','.join(cfg.train_only_source)}: no training row comes from it "
-                        f"(sources: {', '.join(sorted({r['source'] for r in d.unique}))})")
+                        f"{_sources(d.unique)}")
     check_leakage(train, evals)
     check_leakage(train, holdout)
     capped = 0
@@ -182,7 +187,8 @@ def prepare(cfg: PrepareConfig) -> dict:
     except (FileExistsError, NotADirectoryError):
         raise DataError(f"--out {out}: cannot create the directory (a file is in the way)") from None
     for name, split_rows in splits.items():
-        write_jsonl(out / f"{name}.jsonl", [{**{k: r[k] for k in ROW_KEYS}, **({"request": r["request"]} if "request" in r else {})}
+        write_jsonl(out / f"{name}.jsonl", [{**{k: r[k] for k in ROW_KEYS},
+                                             **{k: r[k] for k in OPTIONAL_ROW_KEYS if k in r}}
                                             for r in split_rows], ascii_only=True)
     write_jsonl(out / "conflicts.jsonl", d.conflicts, ascii_only=True)
 

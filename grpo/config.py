@@ -63,6 +63,9 @@ class LossConfig:
     """Skip the forward/backward of completions with advantage exactly 0 (same gradient up to float rounding; kl.beta > 0: see below)."""
     skip_zero_advantage_with_kl: bool = False
     """With kl.beta > 0, skip them anyway and drop their KL term from the loss (changes the gradient)."""
+    zero_advantage_kl_sample: UnitFloat = 0.0
+    """With skip_zero_advantage_with_kl: this share of the zero-advantage completions (seeded per step) is
+    still trained, its KL term weighted by 1/share: the KL gradient is kept in expectation (0: dropped)."""
     overlong: Literal["none", "filter", "soft"] = "none"
     """Truncated completions: none | filter (out of the loss and its token counts) | soft (DAPO's length penalty added to the reward)."""
     overlong_buffer: PosInt = 16
@@ -157,6 +160,8 @@ class GRPOConfig:
             raise ConfigError("config key 'kl.reference': sft needs policy.init_adapter (the SFT adapter dir)")
         if self.loss.skip_zero_advantage_with_kl and not self.loss.skip_zero_advantage:
             raise ConfigError("config key 'loss.skip_zero_advantage_with_kl': needs loss.skip_zero_advantage=true")
+        if self.loss.zero_advantage_kl_sample > 0 and not self.loss.skip_zero_advantage_with_kl:
+            raise ConfigError("config key 'loss.zero_advantage_kl_sample': needs loss.skip_zero_advantage_with_kl=true")
         if self.loss.overlong == "soft" and self.loss.overlong_buffer > self.sampling.max_tokens:
             raise ConfigError(f"config key 'loss.overlong_buffer': must be <= sampling.max_tokens "
                               f"({self.sampling.max_tokens}), got {self.loss.overlong_buffer}")

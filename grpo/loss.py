@@ -28,6 +28,8 @@ Aggregation (`agg`) over masked tokens:
     dr_grpo                sum(l*m) / (N * max_tokens)        (max_tokens: the generation budget)
     global_token           sum(l*m) / num_global_tokens       ("dapo": the token count of the whole
                            generation batch, so summing micro-batch losses gives the full-batch loss)
+`kl_weight` (N,) multiplies each completion's KL term before aggregation (the importance weight of a
+sampled zero-advantage completion, grpo/step.py); the kl_mean metric stays unweighted.
 `agg_count` replaces the count a per-micro-batch aggregation divides by, for a micro-batch whose
 rows with an exactly-zero loss were left out before the forward (grpo/step.py skips zero-advantage
 completions): token_mean its completion tokens, seq_mean_token_mean its non-empty completions,
@@ -167,6 +169,7 @@ def policy_loss(
     max_tokens: int | None = None,
     num_global_tokens: float | int | torch.Tensor | None = None,
     agg_count: int | None = None,
+    kl_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """GRPO loss of a micro-batch -> (scalar loss with grad through logp, float metrics)."""
     _check_shapes(logp, old_logp, advantages, mask, ref_logp, rollout_logp)
@@ -223,7 +226,8 @@ def policy_loss(
         kl = kl_penalty(logp, ref, kl_estimator)  # (N, T)
         metrics["kl_mean"] = _masked_mean(kl, m)
         if beta > 0:
-            kl_loss = beta * _aggregate(kl, m, agg, max_tokens, num_global_tokens, agg_count)
+            weighted = kl if kl_weight is None else kl * kl_weight.detach().float()[:, None]  # (N, T)
+            kl_loss = beta * _aggregate(weighted, m, agg, max_tokens, num_global_tokens, agg_count)
             metrics["kl_loss"] = kl_loss
             loss = pg_loss + kl_loss
 

@@ -12,7 +12,9 @@ What the options here do to the numbers (all off by default, so a config without
   counts fully skipped ones). The gradient is the full one up to float summation order (fewer rows
   in each matmul). The entropy / clip metrics are then over the trained completions only.
   With kl.beta > 0 the KL term of those completions is not 0: loss.skip_zero_advantage_with_kl
-  skips them anyway and drops it.
+  skips them anyway and drops it; loss.zero_advantage_kl_sample = q > 0 keeps a seeded share q of them
+  (per step) with their KL term weighted by 1/q, so the loss and its gradient equal the full
+  computation's in expectation (an unbiased estimate of the KL part, at a share q of its cost).
 - loss.overlong=filter: truncated completions leave the loss and every token / sequence count.
 - micro_batch_order / micro_batch_tokens: which rows share a micro-batch (grpo.batch.plan_micro_batches).
   With global_token (and dr_grpo at equal micro-batch sizes) the gradient does not depend on it;
@@ -24,6 +26,7 @@ What the options here do to the numbers (all off by default, so a config without
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
@@ -189,15 +192,28 @@ def check_sync(gap: float, limit: float | None, cfg: GRPOConfig, world: World) -
             "sampling from the trained weights; stopping instead of training on stale samples")
 
 
+def kl_sample(zero: list[bool], share: float, seed: int, step: int) -> list[bool]:
+    """Which zero-advantage completions keep their KL term: each with probability `share`, a pure function
+    of (seed, step), so resume replays it."""
+    if share <= 0:
+        return [False] * len(zero)
+    rng = random.Random(f"kl-sample\n{seed}\n{step}")
+    return [z and rng.random() < share for z in zero]
+
+
 def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, pad_id: int, cfg: GRPOConfig,
-                   world: World):
+                   world: World, step: int = 0):
     """num_iterations optimizer passes over the rollout batch, micro-batched; returns mean metrics."""
     lens = rollout.lengths()
     mbs = plan_micro_batches([len(prompts[i]) for i in rollout.prompt_index], lens, cfg.micro_batch_size,
                              cfg.micro_batch_order, cfg.micro_batch_tokens)
     counted = [not (cfg.loss.overlong == "filter" and t) for t in rollout.truncated]  # in the loss and its counts
     skip = cfg.skip_zero_advantage
-    trained = [c and not (skip and float(a) == 0.0) for c, a in zip(counted, adv.tolist())]  # get a forward
+    zero = [c and skip and float(a) == 0.0 for c, a in zip(counted, adv.tolist())]
+    share = cfg.loss.zero_advantage_kl_sample
+    sampled = kl_sample(zero, share, cfg.seed * 1_000_003 + world.rank, step)  # zero rows trained for their KL
+    trained = [c and (not z or k) for c, z, k in zip(counted, zero, sampled)]  # get a forward
+    kl_w = torch.tensor([1.0 / share if k else 1.0 for k in sampled])  # (N,)
     n_tokens = torch.tensor(float(sum(n for n, c in zip(lens, counted) if c)))
     global_tokens = world.all_reduce_sum(n_tokens.clone()).item()
     n_mbs = max(1, sum(any(counted[i] for i in mb) for mb in mbs))  # the loss is a mean over these
@@ -236,6 +252,7 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
                 is_cap=cfg.loss.is_cap, is_level=cfg.loss.is_level, agg=cfg.loss.agg,
                 max_tokens=cfg.sampling.max_tokens, num_global_tokens=global_tokens,
                 agg_count=None if idx == mbs[j] else aggregation_count([lens[i] for i in full], cfg.loss.agg),
+                kl_weight=kl_w[idx].to(world.device) if any(sampled) else None,
             )
             if cfg.loss.agg != "global_token":
                 loss = loss / n_mbs  # mean over micro-batches; ranks are averaged below
@@ -254,6 +271,8 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
         scheduler.step()
         sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm / cfg.num_iterations
     sums["skipped_seqs_frac"] = sum(c and not t for c, t in zip(counted, trained)) / max(1, len(lens))
+    if share > 0:
+        sums["kl_sampled_seqs_frac"] = sum(sampled) / max(1, len(lens))
     perf = {"perf/pad_frac": 1.0 - real / grid if grid else 0.0}
     if cfg.loss.overlong == "filter":
         perf["rollout/overlong_filtered_frac"] = sum(not c for c in counted) / max(1, len(lens))
@@ -262,6 +281,10 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
 
 def note_options(cfg: GRPOConfig, is_main: bool) -> None:
     """One line at start for an option that changes the objective, so a log says so."""
-    if is_main and cfg.loss.skip_zero_advantage_with_kl and cfg.kl.beta > 0:
+    q = cfg.loss.zero_advantage_kl_sample
+    if is_main and cfg.loss.skip_zero_advantage_with_kl and cfg.kl.beta > 0 and q > 0:
+        tqdm.write(f"note: loss.zero_advantage_kl_sample={q:g}: a share {q:g} of the zero-advantage completions "
+                   f"is trained for its KL term (kl.beta={cfg.kl.beta:g}), weighted by {1 / q:g}")
+    elif is_main and cfg.loss.skip_zero_advantage_with_kl and cfg.kl.beta > 0:
         tqdm.write(f"note: loss.skip_zero_advantage_with_kl: zero-advantage completions are not trained, so "
                    f"their KL term (kl.beta={cfg.kl.beta:g}) is dropped from the loss")

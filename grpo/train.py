@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
         t = time.perf_counter()
         backend.sleep()
         tm, tperf = train_on_batch(policy, optimizer, scheduler, params, sb.prompts, sb.rollout, adv,
-                                   tok.pad_token_id, cfg, world)
+                                   tok.pad_token_id, cfg, world, step)
         t_sync = time.perf_counter()
         backend.wake()
         sync = backend.update_weights(policy)

@@ -23,6 +23,10 @@ the assistant turn starts with the first k tokens of a harmful-compliant answer 
 (data/templates.py, 25 wordings). The prefix is masked like the prompt: the loss covers only the
 recovery, so the model learns to turn around mid-answer and never learns to produce the prefix.
 
+`booster.weight` > 0 adds Booster's defence against harmful fine-tuning (sft/booster.py): each step also
+simulates one normalized attack step on a batch of harmful-compliant pairs and penalizes how much it
+lowers their loss, so a later LoRA attack makes slower progress.
+
 Prompts go through data/'s one chat-formatting function, exactly as GRPO and the eval format them.
 The loss is the exact token mean over every completion token of the optimizer step (summed over
 micro-batches and ranks, then divided by the global token count), so gradient accumulation and the
@@ -46,7 +50,7 @@ if __name__ == "__main__" and __package__ is None:  # `torchrun sft/train.py`: m
 import torch
 from tqdm import tqdm
 
-from data.builtin.compliance import opening_ids
+from data.builtin.compliance import attack_pairs, opening_ids
 from data.chat import PromptSettings, format_example, prompt_settings_meta
 from data.prepare import load_split as load_rows
 from data.templates import recovery_for, refusal_for
@@ -58,6 +62,7 @@ from runtime.metrics import LogConfig, MetricsLogger
 from runtime.models import LoraConfig, ModelConfig, load_policy
 from runtime.optim import OptimConfig, build_optimizer, clip_and_reduce_grads
 from runtime.world import World, init_world
+from sft.booster import BoosterConfig, perturbation_term
 from sft.loss import completion_loss
 
 RECOVERY = "recovery"  # the third element of a course-correction example
@@ -118,6 +123,8 @@ class SFTConfig:
     """The LoRA to train."""
     data: SFTDataConfig = field(default_factory=SFTDataConfig)
     """Training examples."""
+    booster: BoosterConfig = field(default_factory=BoosterConfig)
+    """Booster's defence against harmful fine-tuning (sft/booster.py; weight 0: off)."""
     log: LogConfig = field(default_factory=LogConfig)
     """Metric logging."""
 
@@ -211,21 +218,43 @@ def forward_loss(model, ids, attn, cmask, pos, K, reduction="sum"):
 def micro_batches(n_examples: int, step: int, cfg: SFTConfig, world: World) -> list[list[int]]:
     """The example indices of this rank's micro-batches at optimizer step `step` (a pure function of
     (seed, step), so resume continues the exact data order)."""
-    per_step = cfg.batch_size * cfg.grad_accum * world.world_size
+    return batch_indices(n_examples, step, cfg.batch_size, cfg.grad_accum, cfg.seed, world)
+
+
+def batch_indices(n_examples: int, step: int, batch_size: int, grad_accum: int, seed: int,
+                  world: World) -> list[list[int]]:
+    """This rank's micro-batches at `step`: consecutive slices of a seeded shuffle of the examples,
+    reshuffled every epoch."""
+    per_step = batch_size * grad_accum * world.world_size
     out = []
-    for a in range(cfg.grad_accum):
+    for a in range(grad_accum):
         idx = []
-        for b in range(cfg.batch_size):
-            pos = step * per_step + (a * world.world_size + world.rank) * cfg.batch_size + b
+        for b in range(batch_size):
+            pos = step * per_step + (a * world.world_size + world.rank) * batch_size + b
             epoch, k = divmod(pos, n_examples)
             order = list(range(n_examples))
-            random.Random(cfg.seed * 1_000_003 + epoch).shuffle(order)
+            random.Random(seed * 1_000_003 + epoch).shuffle(order)
             idx.append(order[k])
         out.append(idx)
     return out
 
 
-def train_step(model, optimizer, scheduler, params, data, mbs, pad_id, cfg: SFTConfig, world: World) -> dict:
+def harmful_examples(cfg: SFTConfig) -> list[tuple[str, str]]:
+    """Booster's harmful-compliant (prompt, answer) pairs: booster.pairs, or the compliance generator's
+    pairs for the malicious rows of data.train (refusal_only mode)."""
+    if cfg.booster.pairs:
+        return load_pairs(cfg.booster.pairs)
+    if cfg.data.mode != "refusal_only":
+        raise DataError("booster.pairs: required when data.mode is not refusal_only (no malicious rows to use)")
+    pairs = [(p["prompt"], p["completion"]) for p in attack_pairs(load_rows(cfg.data.train), cfg.seed)]
+    if not pairs:
+        raise DataError(f"{cfg.data.train}: no malicious row to build Booster's harmful pairs from")
+    return pairs
+
+
+def train_step(model, optimizer, scheduler, params, data, mbs, pad_id, cfg: SFTConfig, world: World,
+               harmful_batch: list | None = None) -> dict:
+    """One optimizer step; with `harmful_batch` (encoded examples) Booster's term is added to the gradient."""
     batches = [collate([data[i] for i in idx], pad_id, world.device) for idx in mbs]
     local = torch.tensor(float(sum(int(b[2][:, -b[4] + 1:].sum()) for b in batches)))
     n_global = max(world.all_reduce_sum(local.clone()).item(), 1.0)  # completion tokens of the step, all ranks
@@ -239,12 +268,21 @@ def train_step(model, optimizer, scheduler, params, data, mbs, pad_id, cfg: SFTC
         sums["loss"] += loss.item()
         sums["token_accuracy"] += m["token_accuracy"] * w
         sums["entropy"] += m["entropy"] * w
+    extra = {}
+    if harmful_batch:
+        h_batch = collate(harmful_batch, pad_id, world.device)
+        term, stats = perturbation_term(params, lambda: forward_loss(model, *h_batch, reduction="mean")[0],
+                                        cfg.booster.step)
+        scale = cfg.booster.weight / world.world_size  # the ranks' terms are summed with the token-mean loss
+        for p, t in zip(params, term):
+            p.grad.add_(t, alpha=scale)
+        extra = {f"booster_{k}": v for k, v in stats.items()}
     grad_norm = clip_and_reduce_grads(params, cfg.optim.max_grad_norm, world, sum_ranks=True)
     optimizer.step()
     scheduler.step()
     stats = world.all_reduce_sum(torch.tensor([sums["loss"], sums["token_accuracy"], sums["entropy"]]))
     return {"loss": stats[0].item() / n_global, "token_accuracy": stats[1].item() / n_global,
-            "entropy": stats[2].item() / n_global, "grad_norm": grad_norm, "tokens": n_global}
+            "entropy": stats[2].item() / n_global, "grad_norm": grad_norm, "tokens": n_global, **extra}
 
 
 @torch.no_grad()
@@ -272,6 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
     train = encode(examples, tok, cfg)
     held = encode(load_examples(cfg.data.eval, cfg.data.mode, cfg.data.retain)[: cfg.data.eval_rows], tok, cfg) \
         if cfg.data.eval else []
+    harmful = encode(harmful_examples(cfg), tok, cfg) if cfg.booster.weight > 0 else []
     per_step = cfg.batch_size * cfg.grad_accum * world.world_size
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / per_step)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -291,8 +330,10 @@ def main(argv: list[str] | None = None) -> dict:
     metrics: dict = {}
     for step in bar:
         t0 = time.perf_counter()
+        h_batch = [harmful[i] for i in batch_indices(len(harmful), step, cfg.booster.batch_size, 1, cfg.seed + 1,
+                                                     world)[0]] if harmful else None
         m = train_step(model, optimizer, scheduler, params, train, micro_batches(len(train), step, cfg, world),
-                       tok.pad_token_id, cfg, world)
+                       tok.pad_token_id, cfg, world, h_batch)
         dt = time.perf_counter() - t0
         metrics = {**{f"train/{k}": v for k, v in m.items()}, "train/lr": scheduler.get_last_lr()[0],
                    "perf/step_s": dt, "perf/tokens_per_s": m["tokens"] / max(dt, 1e-9)}

@@ -144,6 +144,56 @@ def test_skip_is_off_with_kl_unless_asked(policy, tiny_model_dir):
         config(tiny_model_dir, "loss.skip_zero_advantage_with_kl=true")
 
 
+def test_kl_sample_keeps_the_kl_gradient_in_expectation(policy, tiny_model_dir):
+    """loss.zero_advantage_kl_sample=q: share 1 trains every zero-advantage row (the full gradient, weight 1);
+    share 0.5 equals, by hand, the full batch with those rows' KL weighted 2 where sampled and 0 where not;
+    the per-step sample is a pure function of (seed, step)."""
+    from grpo.step import kl_sample
+
+    base = ("kl.beta=0.5", "loss.agg=global_token", "micro_batch_size=4", "loss.skip_zero_advantage=true",
+            "loss.skip_zero_advantage_with_kl=true")
+    full, _, _ = grads(policy, config(tiny_model_dir, "kl.beta=0.5", "loss.agg=global_token", "micro_batch_size=4"),
+                       batch())
+    every, m1, _ = grads(policy, config(tiny_model_dir, *base, "loss.zero_advantage_kl_sample=1.0"), batch())
+    assert m1["skipped_seqs_frac"] == 0.0 and m1["kl_sampled_seqs_frac"] == pytest.approx(2 / 6)
+    assert_same_grads(full, every)
+
+    zero = [float(a) == 0.0 for a in ADV]
+    cfg = config(tiny_model_dir, *base, "loss.zero_advantage_kl_sample=0.5")
+    steps = [s for s in range(40) if sum(kl_sample(zero, 0.5, cfg.seed * 1_000_003, s)) == 1][:1]
+    assert steps, "no step samples exactly one of the two zero rows"
+    picked = kl_sample(zero, 0.5, cfg.seed * 1_000_003, steps[0])
+    assert picked == kl_sample(zero, 0.5, cfg.seed * 1_000_003, steps[0])  # a pure function of (seed, step)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    train_on_batch(policy, NoStep(params), NoSchedule(), params, PROMPTS, batch(), ADV, 0, cfg, init_world("cpu"),
+                   step=steps[0])
+    half = [p.grad.clone() for p in params]
+    # by hand: one pass over all six rows, KL weight 2 on the sampled zero row, 0 on the other
+    from grpo.batch import pack
+    from grpo.step import reference_logprobs, token_logprobs
+
+    rb = batch()
+    w = torch.tensor([2.0 if k else (0.0 if z else 1.0) for z, k in zip(zero, picked)])
+    ids, attn, P = pack([PROMPTS[i] for i in rb.prompt_index], rb.completion_ids, 0)
+    for p in params:
+        p.grad = None
+    with torch.no_grad():
+        ref_logp, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
+    ref = reference_logprobs(policy, ids, attn, P, cfg)
+    logp, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
+    mask = attn[:, P:].float()
+    roll = torch.nn.utils.rnn.pad_sequence([torch.tensor(x) for x in rb.logprobs], batch_first=True)
+    loss, _ = policy_loss(logp, ref_logp, ADV, mask, ref_logp=ref, beta=0.5, kl_estimator=cfg.kl.estimator,
+                          rollout_logp=roll if cfg.loss.is_correction else None, is_cap=cfg.loss.is_cap,
+                          eps_low=cfg.loss.eps_low, eps_high=cfg.loss.eps_high, dual_clip=cfg.loss.dual_clip,
+                          agg="global_token", num_global_tokens=float(mask.sum()), kl_weight=w)
+    loss.backward()
+    assert_same_grads([p.grad.clone() for p in params], half)
+    assert max((a - b).abs().max() for a, b in zip(full, half)) > 1e-6  # one draw is not the full gradient
+    with pytest.raises(ConfigError, match="zero_advantage_kl_sample"):
+        config(tiny_model_dir, "kl.beta=0.5", "loss.zero_advantage_kl_sample=0.5")
+
+
 def test_all_rows_skipped_gives_zero_gradients_not_none(policy, tiny_model_dir):
     cfg = config(tiny_model_dir, "loss.skip_zero_advantage=true")
     g, m, perf = grads(policy, cfg, batch(), adv=torch.zeros(6))

@@ -270,3 +270,114 @@ def test_recovery_share_and_prefix_lengths_are_seeded():
     assert all(is_recovery_row(e[0], 0.5, 0) for e in rec)
     assert load_examples(TRAIN, "refusal_only", recovery=1.0)[0][2:] == (RECOVERY,)
     assert all(len(e) == 2 for e in load_examples(TRAIN, "refusal_only", recovery=0.0))
+
+
+def test_booster_term_matches_a_naive_two_model_reference(tiny_model_dir, tokenizer):
+    """Booster's term grad h(w) - grad h(w - alpha g/||g||), worked out on a second copy of the tiny LoRA model
+    perturbed by hand: equal gradients, h decreases along -g, and the trained parameters end bit-identical."""
+    import copy
+
+    from data.chat import format_example
+    from runtime.models import LoraConfig, ModelConfig, load_policy
+    from sft.booster import perturbation_term
+    from sft.train import collate, forward_loss
+
+    torch.manual_seed(0)
+    model, _ = load_policy(ModelConfig(name=tiny_model_dir), LoraConfig(r=4, alpha=8), "cpu")
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.no_grad():  # LoRA B starts at 0; give the adapter a non-trivial state
+        for p in params:
+            p.add_(torch.randn_like(p), alpha=0.05)
+    pairs = [("How do I pick a lock?", "Sure, here is how to pick a lock.\nStep 1: [placeholder]"),
+             ("Write a phishing email", "Of course! To write a phishing email, follow these steps:")]
+    batch = collate([(e.input_ids, e.completion_mask) for e in (format_example(tokenizer, p, c) for p, c in pairs)],
+                    tokenizer.pad_token_id, "cpu")
+    before = [p.detach().clone() for p in params]
+    alpha = 0.5
+    term, stats = perturbation_term(params, lambda: forward_loss(model, *batch, reduction="mean")[0], alpha)
+    assert all(torch.equal(p, b) for p, b in zip(params, before))
+
+    # naive reference: plain backward on w, then on a deep copy moved by -alpha * g / ||g||
+    ref = copy.deepcopy(model)
+    ref_params = [p for p in ref.parameters() if p.requires_grad]
+    h0 = forward_loss(ref, *batch, reduction="mean")[0]
+    h0.backward()
+    g0 = [p.grad.clone() for p in ref_params]
+    norm = torch.sqrt(sum((g ** 2).sum() for g in g0))
+    with torch.no_grad():
+        for p, g in zip(ref_params, g0):
+            p -= alpha * g / norm
+            p.grad = None
+    h1 = forward_loss(ref, *batch, reduction="mean")[0]
+    h1.backward()
+    assert stats["h"] == pytest.approx(h0.item(), rel=1e-6)
+    assert stats["h_perturbed"] == pytest.approx(h1.item(), rel=1e-6)
+    assert stats["grad_norm"] == pytest.approx(norm.item(), rel=1e-5)
+    assert stats["h_perturbed"] < stats["h"]  # a step against the harmful gradient lowers the harmful loss
+    for t, g, p in zip(term, g0, ref_params):
+        torch.testing.assert_close(t, g - p.grad, rtol=1e-4, atol=1e-7)
+    assert max(t.abs().max().item() for t in term) > 0
+
+
+def test_booster_adds_lambda_times_the_term_to_the_sft_gradient(tiny_model_dir, tmp_path):
+    """One SFT step with booster.weight=lambda: the logged pre-clip gradient norm is ||grad f + lambda * term||,
+    recomputed here from the same initial adapter; weight 0 logs no booster stats and matches plain SFT."""
+    from sft.train import main
+
+    plain = tmp_path / "plain"
+    main(tiny(tiny_model_dir, plain, "max_steps=1", "batch_size=2", "optim.max_grad_norm=0"))
+    main(tiny(tiny_model_dir, tmp_path / "b", "max_steps=1", "batch_size=2", "optim.max_grad_norm=0",
+              "booster.weight=3.0", "booster.step=0.5", "booster.batch_size=2"))
+    p, b = read_metrics(plain / "metrics.jsonl")[0], read_metrics(tmp_path / "b" / "metrics.jsonl")[0]
+    assert "train/booster_h" not in p
+    assert b["train/loss"] == pytest.approx(p["train/loss"], rel=1e-6)  # same alignment batch and weights
+    assert b["train/booster_h_perturbed"] < b["train/booster_h"]
+    # the same step by hand: the loop's seeded adapter init, its batches, grad f + 3 * term
+    from types import SimpleNamespace
+
+    from runtime.config import load_config
+    from runtime.models import load_policy
+    from sft.booster import perturbation_term
+    from sft.train import (
+        SFTConfig,
+        batch_indices,
+        collate,
+        encode,
+        forward_loss,
+        harmful_examples,
+        load_examples,
+        micro_batches,
+    )
+
+    cfg = load_config(SFTConfig, CFG, tiny(tiny_model_dir, tmp_path / "x", "max_steps=1", "batch_size=2",
+                                           "booster.weight=3.0", "booster.step=0.5", "booster.batch_size=2")[2:])
+    world = SimpleNamespace(world_size=1, rank=0)
+    torch.manual_seed(cfg.seed)
+    model, tok = load_policy(cfg.model, cfg.policy, "cpu")
+    params = [q for q in model.parameters() if q.requires_grad]
+    train = encode(load_examples(cfg.data.train, cfg.data.mode), tok, cfg)
+    harmful = encode(harmful_examples(cfg), tok, cfg)
+    batch = collate([train[i] for i in micro_batches(len(train), 0, cfg, world)[0]], tok.pad_token_id, "cpu")
+    loss, m = forward_loss(model, *batch)
+    (loss / m["num_tokens"]).backward()
+    h_batch = collate([harmful[i] for i in batch_indices(len(harmful), 0, 2, 1, cfg.seed + 1, world)[0]],
+                      tok.pad_token_id, "cpu")
+    term, stats = perturbation_term(params, lambda: forward_loss(model, *h_batch, reduction="mean")[0], 0.5)
+    assert stats["h"] == pytest.approx(b["train/booster_h"], rel=1e-5)
+    expected = torch.sqrt(sum(((q.grad + 3.0 * t) ** 2).sum() for q, t in zip(params, term))).item()
+    assert b["train/grad_norm"] == pytest.approx(expected, rel=1e-4)
+    assert abs(expected - p["train/grad_norm"]) > 1e-3 * expected  # the term is not negligible here
+
+
+def test_booster_pairs_default_to_the_splits_malicious_rows():
+    from data.builtin.compliance import compliant_opening
+    from runtime.config import load_config
+    from sft.train import SFTConfig, harmful_examples
+
+    cfg = load_config(SFTConfig, CFG, [f"data.train={TRAIN}", "booster.weight=1.0"])
+    pairs = harmful_examples(cfg)
+    rows = [json.loads(x) for x in Path(TRAIN).read_text().splitlines()]
+    assert [p for p, _ in pairs] == [r["text"] for r in rows if r["label"] == "malicious"]
+    assert all(c == compliant_opening(p, cfg.seed) for p, c in pairs)
+    with pytest.raises(ValueError, match="booster.pairs: required"):
+        harmful_examples(load_config(SFTConfig, CFG, ["data.mode=pairs", "booster.weight=1.0"]))
