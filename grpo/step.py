@@ -210,7 +210,7 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
     counted = [not (cfg.loss.overlong == "filter" and t) for t in rollout.truncated]  # in the loss and its counts
     skip = cfg.skip_zero_advantage
     zero = [c and skip and float(a) == 0.0 for c, a in zip(counted, adv.tolist())]
-    share = cfg.loss.zero_advantage_kl_sample
+    share = cfg.loss.zero_advantage_kl_sample if cfg.kl.beta > 0 else 0.0  # beta 0: no KL term to keep
     sampled = kl_sample(zero, share, cfg.seed * 1_000_003 + world.rank, step)  # zero rows trained for their KL
     trained = [c and (not z or k) for c, z, k in zip(counted, zero, sampled)]  # get a forward
     kl_w = torch.tensor([1.0 / share if k else 1.0 for k in sampled])  # (N,)
