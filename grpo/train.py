@@ -98,8 +98,13 @@ def main(argv: list[str] | None = None) -> dict:
         state = resume_from(cfg.resume, model=policy, optimizer=optimizer, scheduler=scheduler,
                             config=asdict(cfg), lr=cfg.optim.lr)
         start, best = state["cursor"]["step"], state["extra"].get("best", -math.inf)
+    kv_batch = (max(cfg.prompts_per_step * cfg.group_size, len(eval_rows)),  # one generate call's sequences
+                cfg.data.max_prompt_tokens + cfg.sampling.max_tokens)
     backend = make_backend(cfg.rollout, model_name=cfg.model.name, tokenizer=tok, policy=policy,
-                           dtype=cfg.model.dtype, device=str(world.device))
+                           dtype=cfg.model.dtype, device=str(world.device), kv_batch=kv_batch)
+    if world.is_main and getattr(backend, "kv_cache_bytes", None):
+        tqdm.write(f"note: rollout.kv_cache_gib=auto: {backend.kv_cache_bytes / 2**30:.3f} GiB of KV cache "
+                   f"({kv_batch[0]} sequences x {kv_batch[1]} tokens)")
     backend.update_weights(policy)  # the engine starts from the checkpoint's base weights (QLoRA: not nf4's)
     logger = MetricsLogger(out, cfg.log, asdict(cfg), enabled=world.is_main, resume=bool(cfg.resume))
     if cfg.resume:

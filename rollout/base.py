@@ -66,8 +66,9 @@ class RolloutConfig:
     """Generation engine: hf (the PEFT policy's own generate), vllm (colocated engine), openai (a server)."""
     sync: Literal["merged", "adapter"] = "merged"
     """vllm weight sync: merged (push W + BA into the engine) or adapter (generate through a LoRARequest)."""
-    kv_cache_gib: PosFloat = 1.0
-    """vllm on CPU: KV-cache budget in GiB."""
+    kv_cache_gib: PosFloat | Literal["auto"] = 1.0
+    """vllm: KV-cache budget in GiB (on CPU; on GPU gpu_memory_utilization sizes it), or auto (CPU and GPU): the
+    whole blocks that one generate call of the caller's batch needs (make_backend(kv_batch=(sequences, tokens)))."""
     gpu_memory_utilization: OpenUnitFloat = 0.3
     """vllm on GPU: share of GPU memory the engine may take (the policy trains in the rest)."""
     sleep_mode: bool = False
@@ -179,15 +180,18 @@ def backend_class(name: str):
 
 
 def make_backend(cfg: RolloutConfig, *, model_name: str, tokenizer, policy=None, dtype: str = "float32",
-                 device: str = "cpu") -> RolloutBackend:
+                 device: str = "cpu", kv_batch: tuple[int, int] | None = None) -> RolloutBackend:
     """Build the backend `cfg.backend` for our model name (e.g. "smollm2-135m").
 
     The engine starts from the base weights; call update_weights(policy) when the policy already
-    differs from them (an init adapter, a resumed run, QLoRA's dequantized base).
+    differs from them (an init adapter, a resumed run, QLoRA's dequantized base). kv_batch: the most
+    sequences one generate call will hold and the most tokens (prompt + completion) of each, which
+    rollout.kv_cache_gib=auto sizes the vllm engine's KV cache to.
     """
     cfg.validate()
     cls = backend_class(cfg.backend)
-    return cls(cfg, model_name=model_name, tokenizer=tokenizer, policy=policy, dtype=dtype, device=device)
+    extra = {"kv_batch": kv_batch} if cfg.backend == "vllm" else {}
+    return cls(cfg, model_name=model_name, tokenizer=tokenizer, policy=policy, dtype=dtype, device=device, **extra)
 
 
 def check_prompts(prompt_token_ids: list[list[int]], n: int, sampling: SamplingConfig,

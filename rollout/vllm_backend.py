@@ -41,20 +41,36 @@ def engine_lora_rank(r: int) -> int:
     raise RolloutError(f"LoRA rank {r} exceeds vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}")
 
 
-def _kv_cache_env(gib: float) -> dict:
-    """CPU KV budget: VLLM_CPU_KVCACHE_SPACE takes whole GiB; a fraction goes through kv_cache_memory_bytes."""
-    if float(gib).is_integer():
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib))
-        return {}
-    os.environ["VLLM_CPU_KVCACHE_SPACE"] = ""  # empty = unset for vLLM; the engine arg below rules
-    return {"kv_cache_memory_bytes": int(gib * 2**30)}
+CPU_BLOCK_SIZE, GPU_BLOCK_SIZE = 128, 16  # vLLM's defaults; kv_cache_gib=auto passes them explicitly
+
+
+def kv_cache_bytes(hf_config, dtype: str, sequences: int, tokens: int, *, max_model_len: int,
+                   block_size: int) -> int:
+    """KV-cache bytes that hold `sequences` sequences of up to `tokens` tokens at once.
+
+    Each sequence takes whole blocks (prefix sharing between a prompt's samples is not counted, so this
+    is an upper bound); at least one max_model_len sequence fits (vLLM refuses to start otherwise); one
+    more block for vLLM's reserved null block. Per token: K and V of every layer's KV heads.
+    """
+    heads = getattr(hf_config, "num_key_value_heads", None) or hf_config.num_attention_heads
+    head_dim = getattr(hf_config, "head_dim", None) or hf_config.hidden_size // hf_config.num_attention_heads
+    per_token = 2 * hf_config.num_hidden_layers * heads * head_dim * DTYPES[dtype].itemsize
+    blocks = max(sequences * -(-tokens // block_size), -(-max_model_len // block_size)) + 1
+    return blocks * block_size * per_token
+
+
+def _cpu_kv_cache(nbytes: int) -> dict:
+    """The CPU engine's KV budget as an engine arg. VLLM_CPU_KVCACHE_SPACE (whole GiB) would override it, and
+    vLLM cannot parse it empty, so it is removed: the config rules."""
+    os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None)
+    return {"kv_cache_memory_bytes": int(nbytes)}
 
 
 class VLLMBackend:
     """Colocated vLLM engine; starts from the base weights of `model_name`."""
 
     def __init__(self, cfg: RolloutConfig, *, model_name: str, tokenizer, policy=None, dtype: str = "float32",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", kv_batch: tuple[int, int] | None = None) -> None:
         from runtime.models import resolve_model
 
         if dtype not in DTYPES:
@@ -68,10 +84,21 @@ class VLLMBackend:
             model=self.model_path, tokenizer=self.model_path, dtype=dtype, max_model_len=cfg.max_model_len,
             enforce_eager=cfg.enforce_eager, logprobs_mode="processed_logprobs", seed=0,
         )
+        self.kv_cache_bytes = None  # set by kv_cache_gib=auto
+        if cfg.kv_cache_gib == "auto":
+            if kv_batch is None:
+                raise RolloutError("rollout.kv_cache_gib=auto: the caller gave no batch shape to size the KV cache "
+                                   "for (make_backend(kv_batch=(sequences, tokens)))")
+            from transformers import AutoConfig
+
+            block = GPU_BLOCK_SIZE if self.on_gpu else CPU_BLOCK_SIZE
+            self.kv_cache_bytes = kv_cache_bytes(AutoConfig.from_pretrained(self.model_path), dtype, *kv_batch,
+                                                 max_model_len=cfg.max_model_len, block_size=block)
+            kwargs.update(_cpu_kv_cache(self.kv_cache_bytes), block_size=block)
         if self.on_gpu:
             kwargs.update(gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.sleep_mode)
-        else:
-            kwargs.update(_kv_cache_env(cfg.kv_cache_gib))
+        elif self.kv_cache_bytes is None:
+            kwargs.update(_cpu_kv_cache(cfg.kv_cache_gib * 2**30))
         if cfg.sync == "adapter":
             r = lora_rank(policy) if policy is not None else cfg.max_lora_rank
             kwargs.update(enable_lora=True, max_lora_rank=engine_lora_rank(r), max_loras=1)

@@ -196,8 +196,10 @@ def check_ranges(obj: Any, prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj), include_extras=True)
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
+        if not isinstance(value, int | float):  # None, or a Literal choice beside a ranged number ("auto")
+            continue
         for r in _ranges(hints[f.name]):
-            if value is not None and not r.contains(value):
+            if not r.contains(value):
                 raise ConfigError(f"config key '{prefix}{f.name}': must be {r}, got {value!r}")
 
 

@@ -152,12 +152,14 @@ class FakeEngine:
     """A colocated engine stand-in: the hf backend on its own copy of the policy. sync=False makes
     update_weights a no-op (the silent sync failure the post-sync check must catch)."""
 
-    def __init__(self, cfg, *, model_name, tokenizer, policy, dtype="float32", device="cpu", sync=True):
+    def __init__(self, cfg, *, model_name, tokenizer, policy, dtype="float32", device="cpu", kv_batch=None, sync=True):
         import copy
 
         from rollout.hf import HFBackend
 
         self.engine_policy, self.policy, self.sync = copy.deepcopy(policy), policy, sync
+        self.kv_batch = kv_batch
+        FakeEngine.last = self
         self.hf = HFBackend(cfg, model_name=model_name, tokenizer=tokenizer, policy=self.engine_policy)
 
     def generate(self, prompts, n, sampling):
@@ -189,6 +191,9 @@ def test_post_sync_logprob_check(tiny_model_dir, tmp_path, monkeypatch, sync):
     if sync:
         main = grpo.train.main(args)
         assert main["train/rollout_logp_diff_mean"] < 1e-4
+        # what rollout.kv_cache_gib=auto sizes for: the 16 eval rows outnumber 2 prompts x 2 completions;
+        # data.max_prompt_tokens 64 + sampling.max_tokens 6
+        assert FakeEngine.last.kv_batch == (16, 70)
         return
     with pytest.raises(RolloutError, match=r"^rollout/trainer log-prob gap .* > rollout.max_logp_gap 0.01 .*"
                                            r"\(backend vllm, sync merged, dtype float32\)") as e:

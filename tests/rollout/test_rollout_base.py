@@ -21,7 +21,7 @@ from rollout.base import (
 )
 from rollout.hf import _SampledLogprobs, cut_at_eos
 from rollout.sync import FUSED_GROUPS, hf_name, merged_linear_weight, merged_lora_weights
-from rollout.vllm_backend import engine_lora_rank
+from rollout.vllm_backend import engine_lora_rank, kv_cache_bytes
 from runtime.config import ConfigError
 
 
@@ -218,3 +218,39 @@ def test_qlora_merge_dequantizes_and_stays_float32():
     x = torch.randn(3, 64)
     with torch.no_grad():
         assert torch.allclose(x @ merged.T, policy(x), atol=1e-4)
+
+
+def test_kv_cache_bytes_by_hand():
+    from types import SimpleNamespace
+
+    smol = SimpleNamespace(num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, hidden_size=576)
+    per_token = 2 * 30 * 3 * 64 * 4  # K and V, layers, KV heads, head dim 576 / 9, float32
+    # the demo's GRPO call: 32 sequences of <= 96 + 40 tokens -> 2 blocks each; max_model_len 1024 -> 8; + null block
+    assert kv_cache_bytes(smol, "float32", 32, 136, max_model_len=1024, block_size=128) == 65 * 128 * per_token
+    assert kv_cache_bytes(smol, "bfloat16", 32, 136, max_model_len=1024, block_size=128) == 65 * 128 * per_token // 2
+    # one sequence: the max_model_len floor rules (8 blocks), then the null block
+    assert kv_cache_bytes(smol, "float32", 1, 10, max_model_len=1024, block_size=128) == 9 * 128 * per_token
+    # no num_key_value_heads (multi-head attention) and an explicit head_dim
+    mha = SimpleNamespace(num_hidden_layers=2, num_attention_heads=4, hidden_size=64, head_dim=32)
+    assert kv_cache_bytes(mha, "float16", 3, 17, max_model_len=16, block_size=16) == (3 * 2 + 1) * 16 * (2 * 2 * 4 * 32 * 2)
+
+
+def test_kv_cache_auto_needs_a_batch_shape():
+    from transformers import AutoTokenizer
+
+    from runtime.models import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
+    cfg = RolloutConfig(backend="vllm", kv_cache_gib="auto")
+    with pytest.raises(RolloutError, match="kv_cache_gib=auto: the caller gave no batch shape"):
+        make_backend(cfg, model_name="smollm2-135m", tokenizer=tok)
+
+
+def test_kv_cache_gib_accepts_auto_or_a_positive_number():
+    from runtime.config import build
+
+    assert build(RolloutConfig, {"kv_cache_gib": "auto"}).kv_cache_gib == "auto"
+    assert build(RolloutConfig, {"kv_cache_gib": 0.5}).kv_cache_gib == 0.5
+    for bad in ("big", 0):
+        with pytest.raises(ConfigError, match="kv_cache_gib"):
+            build(RolloutConfig, {"kv_cache_gib": bad})

@@ -68,3 +68,19 @@ def test_vllm_batch_layout_and_seed(engine, chat_prompts, tokenizer):
     b = engine.generate(chat_prompts, 3, s)
     assert a.completion_ids == b.completion_ids  # seeded
     assert len({tuple(c) for c in a.completion_ids[:3]}) > 1  # the n samples of a prompt differ
+
+
+def test_vllm_auto_kv_cache_holds_one_batch(tokenizer, chat_prompts):
+    """kv_cache_gib=auto: the engine gets exactly the blocks kv_cache_bytes asks for (by hand for SmolLM2:
+    30 layers x 3 KV heads x 64 dims x K,V x 4 bytes = 46,080 bytes a token; 6 sequences x ceil(100 / 128)
+    blocks, at least 256 / 128 = 2 for one max_model_len sequence, + 1 null block = 7 blocks of 128 tokens)
+    and a call of that shape generates without waiting for blocks."""
+    cfg = RolloutConfig(backend="vllm", sync="merged", kv_cache_gib="auto", max_model_len=256)
+    backend = make_backend(cfg, model_name="smollm2-135m", tokenizer=tokenizer, kv_batch=(6, 100))
+    try:
+        assert backend.kv_cache_bytes == 7 * 128 * 46_080
+        assert backend.llm.llm_engine.vllm_config.cache_config.num_gpu_blocks == 7
+        batch = backend.generate(chat_prompts[:2], 3, SamplingConfig(temperature=0.7, max_tokens=32, seed=3))
+        assert len(batch) == 6 and all(0 < n <= 32 for n in batch.lengths())
+    finally:
+        backend.close()
