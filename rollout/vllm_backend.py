@@ -94,11 +94,11 @@ class VLLMBackend:
             block = GPU_BLOCK_SIZE if self.on_gpu else CPU_BLOCK_SIZE
             self.kv_cache_bytes = kv_cache_bytes(AutoConfig.from_pretrained(self.model_path), dtype, *kv_batch,
                                                  max_model_len=cfg.max_model_len, block_size=block)
-            kwargs.update(_cpu_kv_cache(self.kv_cache_bytes), block_size=block)
+            kwargs.update(kv_cache_memory_bytes=self.kv_cache_bytes, block_size=block)
         if self.on_gpu:
             kwargs.update(gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.sleep_mode)
-        elif self.kv_cache_bytes is None:
-            kwargs.update(_cpu_kv_cache(cfg.kv_cache_gib * 2**30))
+        else:
+            kwargs.update(_cpu_kv_cache(self.kv_cache_bytes or cfg.kv_cache_gib * 2**30))
         if cfg.sync == "adapter":
             r = lora_rank(policy) if policy is not None else cfg.max_lora_rank
             kwargs.update(enable_lora=True, max_lora_rank=engine_lora_rank(r), max_loras=1)
