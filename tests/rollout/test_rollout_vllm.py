@@ -22,7 +22,9 @@ SAMPLING = SamplingConfig(temperature=0.7, max_tokens=16, seed=11)
 @pytest.fixture(scope="module", params=["merged", "adapter"])
 def engine(request, lora_policy, tokenizer):
     """One engine per sync mode; pytest finishes one mode's tests (and closes it) before the next."""
-    cfg = RolloutConfig(backend="vllm", sync=request.param, kv_cache_gib=1, max_model_len=256)
+    # a fractional budget (0.5 GiB) in one mode: it goes through kv_cache_memory_bytes, not vLLM's whole-GiB env var
+    cfg = RolloutConfig(backend="vllm", sync=request.param, kv_cache_gib=0.5 if request.param == "adapter" else 1,
+                        max_model_len=256)
     backend = make_backend(cfg, model_name="smollm2-135m", tokenizer=tokenizer, policy=lora_policy)
     yield backend
     backend.close()
@@ -57,6 +59,8 @@ def test_vllm_sync_parity(engine, lora_policy, chat_prompts, tokenizer, diffs_fn
 
 
 def test_vllm_batch_layout_and_seed(engine, chat_prompts, tokenizer):
+    gib = engine.cfg.kv_cache_gib
+    assert engine.llm.llm_engine.vllm_config.cache_config.kv_cache_memory_bytes == gib * 2**30
     eos = tokenizer.eos_token_id
     s = SamplingConfig(temperature=1.0, max_tokens=8, seed=5)
     a = engine.generate(chat_prompts, 3, s)
