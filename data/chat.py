@@ -68,7 +68,9 @@ class FormattedPrompt:
     """Tokens of the assistant prefix at the end of input_ids (0: none)."""
 
 
-def _messages(user_text: str, system_prompt: str | None) -> list[dict]:
+def _messages(user_text: str, system_prompt: str | None, system_role: bool = True) -> list[dict]:
+    if system_prompt and not system_role:  # fold it into the first user turn, as such models are prompted
+        return [{"role": "user", "content": f"{system_prompt}\n\n{user_text}"}]
     msgs = []
     if system_prompt:
         msgs.append({"role": "system", "content": system_prompt})
@@ -77,9 +79,13 @@ def _messages(user_text: str, system_prompt: str | None) -> list[dict]:
 
 
 def render_prompt(tokenizer, user_text: str, system_prompt: str | None = None) -> str:
-    """The chat template applied to (system, user), with the assistant header appended."""
+    """The chat template applied to (system, user), with the assistant header appended. A template without
+    a system role (one that raises on it or drops it) gets the system prompt at the start of the user turn."""
+    from runtime.models import system_role_supported
+
+    role = system_role_supported(tokenizer) if system_prompt else True
     return tokenizer.apply_chat_template(
-        _messages(user_text, system_prompt), tokenize=False, add_generation_prompt=True
+        _messages(user_text, system_prompt, role), tokenize=False, add_generation_prompt=True
     )
 
 

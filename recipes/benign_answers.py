@@ -33,7 +33,7 @@ def trim_to_sentence(text: str) -> str:
     return text[: ends[-1]].strip() if ends else ""
 
 
-def answers_from_responses(rows: list[dict]) -> list[dict]:
+def answers_from_responses(rows: list[dict], model: str = "smollm2-135m") -> list[dict]:
     """Retain pairs from evals.run responses: marker refusals dropped, truncated answers trimmed."""
     refused = refusal_probability([r["response"] for r in rows], "markers")
     out = []
@@ -44,13 +44,13 @@ def answers_from_responses(rows: list[dict]) -> list[dict]:
         if p >= 0.5 or len(text.split()) < 5:
             continue
         out.append({"prompt": r["prompt"], "completion": text, "category": r.get("category"),
-                    "label": "benign", "source": "smollm2-135m-greedy"})
+                    "label": "benign", "source": f"{model}-greedy"})
     return out
 
 
-def generate(responses_dir: Path, max_tokens: int = 80, prompts: Path = PROMPTS) -> Path:
+def generate(responses_dir: Path, max_tokens: int = 80, prompts: Path = PROMPTS, model: str = "smollm2-135m") -> Path:
     """The base model's greedy answers (project default system prompt) through evals.run."""
-    stage("generate", [PY, "-m", "evals.run", "--model", "smollm2-135m", "--data", str(prompts),
+    stage("generate", [PY, "-m", "evals.run", "--model", model, "--data", str(prompts),
                        "--out", str(responses_dir), "--max-tokens", str(max_tokens), "--backend", "vllm",
                        "--detector", "markers"], {})
     return responses_dir / "responses.jsonl"
@@ -66,6 +66,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--responses", help="an evals.run responses.jsonl to convert (default: generate one)")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--model", default="smollm2-135m",
+                    help="whose answers: the retain set is the model's own (another model gets its own file)")
     ap.add_argument("--add-missing", action="store_true",
                     help="keep OUT's answers as they are; answer only the prompts that have none, and append")
     args = ap.parse_args(argv)
@@ -79,9 +81,10 @@ def main(argv=None) -> None:
                 return
             prompts = Path(tmp) / "missing.jsonl"
             write_jsonl(prompts, todo)
-        path = Path(args.responses) if args.responses else generate(Path(tmp) / "gen", prompts=prompts)
+        path = Path(args.responses) if args.responses else generate(Path(tmp) / "gen", prompts=prompts,
+                                                                             model=args.model)
         rows = read_jsonl(path)
-        kept = answers_from_responses(rows)
+        kept = answers_from_responses(rows, args.model)
     write_jsonl(args.out, existing + kept)
     print(f"wrote {len(kept)} of {len(rows)} answers to {args.out}" + (f" after its {len(existing)}" if existing else ""))
 

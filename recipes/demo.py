@@ -25,6 +25,7 @@ from evals.metrics import RATE_NAMES
 from evals.report import write_summary
 from recipes.stages import PY, ROOT, TORCHRUN, fail, stage
 from runtime.io import read_json, read_jsonl, write_json, write_jsonl
+from runtime.models import DEFAULT_MODEL
 
 
 def demo_eval_rows(eval_split: Path, out: Path, n_malicious: int, n_benign: int) -> Path:
@@ -90,11 +91,14 @@ def run_pipeline(args) -> dict:
     if not args.reuse_sft:
         stage("sft", torchrun + ["sft/train.py", "--config", str(sft_cfg), f"out_dir={run / 'sft'}",
                                  f"data.train={data / 'train_balanced.jsonl'}", f"data.eval={data / 'eval.jsonl'}",
+                                 *([f"model.name={args.model}"] if args.model != DEFAULT_MODEL else []),
                                  *args.sft_overrides], timings)
+    model_flag = [f"model.name={args.model}"] if args.model != DEFAULT_MODEL else []
     stage("grpo", torchrun + ["grpo/train.py", "--config", str(grpo_cfg), f"out_dir={run / 'grpo'}",
                               f"data.train={data / 'train_balanced.jsonl'}", f"data.eval={data / 'eval.jsonl'}",
-                              f"policy.init_adapter={run / 'sft' / 'adapter'}", *args.grpo_overrides], timings)
-    models = {"base": "smollm2-135m", "sft": str(run / "sft" / "adapter"), "grpo": str(run / "grpo" / "adapter")}
+                              f"policy.init_adapter={run / 'sft' / 'adapter'}", *model_flag, *args.grpo_overrides],
+          timings)
+    models = {"base": args.model, "sft": str(run / "sft" / "adapter"), "grpo": str(run / "grpo" / "adapter")}
     reuse = ROOT / args.reuse_sft if args.reuse_sft else None
     gen_flags = ["--max-prompt-tokens", str(args.eval_prompt_tokens), "--max-tokens", str(args.eval_max_tokens),
                  "--backend", args.eval_backend]
@@ -162,6 +166,9 @@ def print_summary(summary: dict) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/demo", help="output dir (relative to the repo)")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="base model of every stage (an embedded name, an HF dir "
+                    "or a .gguf file); the SFT retain set should be that model's own answers (--sft-overrides "
+                    "data.retain=...; recipes.benign_answers --model writes them)")
     ap.add_argument("--attack", action="store_true", help="run the LoRA-attack robustness experiment instead")
     ap.add_argument("--eval-malicious", type=int, default=80, help="held-out malicious rows to evaluate")
     ap.add_argument("--eval-benign", type=int, default=80, help="held-out benign rows to evaluate")

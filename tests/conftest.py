@@ -88,3 +88,27 @@ def judge_server():
     for s in servers:
         s.shutdown()
         s.server_close()
+
+
+@pytest.fixture(scope="session")
+def qwen05_path() -> str:
+    """The embedded Qwen2.5-Coder-0.5B-Instruct (installed by `make test` / `make models`; converted once)."""
+    from runtime.models import resolve_model
+
+    return resolve_model("qwen2.5-coder-0.5b")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory, qwen05_path) -> str:
+    """A randomly initialised 2-layer qwen2 built from the 0.5B model's config (untied LM head, q/k/v biases,
+    grouped-query attention) with its real tokenizer and ChatML template: the architecture's code paths."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    d = tmp_path_factory.mktemp("tiny-qwen2")
+    cfg = AutoConfig.from_pretrained(qwen05_path)
+    cfg.update({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "max_window_layers": 2, "layer_types": ["full_attention"] * 2})
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(d)
+    AutoTokenizer.from_pretrained(qwen05_path).save_pretrained(d)
+    return str(d)

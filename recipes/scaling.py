@@ -1,0 +1,217 @@
+"""The model ladder: the demo's recipe on several chat models, then the LoRA attack at several strengths.
+
+    python -m recipes.scaling --models smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b --out runs/scaling
+
+For each model: its own retain set (the model's greedy answers to the builtin benign prompts, as the demo's
+is SmolLM2's), then recipes.demo's pipeline with `--model` (the same data sources, split, held-out source and
+stage configs; base / SFT / SFT+GRPO evals with the prefilling attack), then the LoRA attack on the final
+adapter at each strength (RRR / RD / CE; 0 steps is the GRPO model itself). What a model needs beyond the
+demo recipe (fewer steps or rows where CPU time forces it) sits in configs/scaling/<model>.yaml, and the
+summary records it beside the numbers.
+
+Writes OUT/<model>/ (a full demo run dir each), OUT/summary.json (per model: facts, settings, rates,
+prefill, held-out source, RRR per attack strength, GRPO cost per step) and OUT/report.md with two plots:
+RRR against parameters at each attack strength, and RRR against attack steps per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+import yaml
+
+from evals.metrics import RATE_NAMES
+from recipes.stages import ROOT, fail
+from runtime.io import read_json, read_jsonl, write_json, write_jsonl, write_text
+
+SETTING_KEYS = {"sft_overrides": list, "grpo_overrides": list, "eval_malicious": int, "eval_benign": int,
+                "prefill_tokens": str, "attack_steps": str, "retain_prompts": int, "note": str}
+DEFAULTS = {"sft_overrides": [], "grpo_overrides": [], "eval_malicious": 80, "eval_benign": 80,
+            "prefill_tokens": "5,10,20", "attack_steps": "8,16,32", "retain_prompts": 0, "note": ""}
+
+
+def model_settings(name: str, config_dir: Path) -> dict:
+    """The demo defaults, updated by configs/scaling/<name>.yaml when it exists (unknown keys are errors)."""
+    path = config_dir / f"{name}.yaml"
+    out = dict(DEFAULTS)
+    if not path.is_file():
+        return out
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        fail(f"{path}: expected a mapping of settings")
+    for key, value in raw.items():
+        if key not in SETTING_KEYS:
+            fail(f"{path}: unknown key '{key}' (known: {', '.join(SETTING_KEYS)})")
+        if not isinstance(value, SETTING_KEYS[key]):
+            fail(f"{path}: key '{key}' must be {SETTING_KEYS[key].__name__}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def retain_set(model: str, out: Path, n_prompts: int) -> Path:
+    """The model's own answers to the builtin benign prompts (the first n_prompts; 0: all): SFT's retain set."""
+    from recipes.benign_answers import PROMPTS, answers_from_responses, generate
+
+    path = out / "retain.jsonl"
+    if path.is_file():
+        return path
+    prompts = PROMPTS
+    if n_prompts:
+        prompts = out / "retain_prompts.jsonl"
+        write_jsonl(prompts, read_jsonl(PROMPTS)[:n_prompts])
+    rows = read_jsonl(generate(out / "retain_gen", prompts=prompts, model=model))
+    write_jsonl(path, answers_from_responses(rows, model))
+    return path
+
+
+def grpo_cost(run: Path) -> dict:
+    """Mean GRPO step time, tokens/s and the peak RSS from the run's metrics.jsonl."""
+    rows = [r for _, r in ((None, r) for r in _jsonl(run / "grpo" / "metrics.jsonl")) if "perf/step_s" in r]
+    if not rows:
+        return {}
+    mean = lambda k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+    return {"steps": len(rows), "s_per_step": mean("perf/step_s"), "tokens_per_s": mean("perf/tokens_per_s"),
+            "gen_tokens_per_s": mean("perf/gen_tokens_per_s"),
+            "peak_rss_gib": max(r["perf/peak_rss_gib"] for r in rows)}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    from runtime.io import iter_jsonl
+
+    return [o for _, o in iter_jsonl(path) if isinstance(o, dict)] if path.is_file() else []
+
+
+def run_model(model: str, out: Path, settings: dict, args) -> dict:
+    """One rung of the ladder: retain set -> demo pipeline -> attack; returns its summary entry."""
+    from recipes.attack import run_attack_experiment
+    from recipes.demo import main as demo_main
+    from runtime.models import DEFAULT_MODEL, model_facts
+
+    run = out / model
+    run.mkdir(parents=True, exist_ok=True)
+    sft_over = list(settings["sft_overrides"])
+    if model != DEFAULT_MODEL and not any(o.startswith("data.retain=") for o in sft_over):
+        sft_over.append(f"data.retain={retain_set(model, run, settings['retain_prompts'])}")
+    grpo_over = [*settings["grpo_overrides"], *([f"seed={args.seed}"] if args.seed else [])]
+    if not (run / "summary.json").is_file():
+        demo_main(["--model", model, "--out", str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run),
+                   "--eval-malicious", str(settings["eval_malicious"]), "--eval-benign", str(settings["eval_benign"]),
+                   "--prefill-tokens", settings["prefill_tokens"], "--attack-steps", "",
+                   "--sft-overrides", *sft_over, "--grpo-overrides", *grpo_over])
+    summary = read_json(run / "summary.json")
+    steps = [0, *(int(s) for s in settings["attack_steps"].split(",") if s.strip())]
+    attack_file = run / "attack" / "report" / "attack_summary.json"
+    if attack_file.is_file() and [r["steps"] for r in read_json(attack_file)["strengths"]] == steps:
+        rows = read_json(attack_file)["strengths"]
+    else:
+        rows = run_attack_experiment(run, steps, backend="vllm")
+    facts = model_facts(model)
+    return {
+        "model": model, "params": facts["params"], "family": facts["family"], "seed": args.seed,
+        "settings": {k: settings[k] for k in SETTING_KEYS if k != "note"} | {"sft_overrides": sft_over,
+                                                                          "grpo_overrides": grpo_over},
+        "note": settings["note"],
+        **{name: {**{k: summary[name][k] for k in RATE_NAMES},
+                  **{k: summary[name][k] for k in ("prefill", "holdout") if k in summary[name]}}
+           for name in ("base", "sft", "grpo")},
+        "attack": {str(r["steps"]): {"rrr": r["rrr"], "ci": r["rrr_ci"], "rd_median": r["rd_median"],
+                                     "ce_bits": r["ce_bits"]} for r in rows},
+        "grpo_cost": grpo_cost(run),
+        "timings_s": summary.get("timings_s", {}),
+    }
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def plot(entries: list[dict], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    strengths = sorted({int(k) for e in entries for k in e["attack"]})
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for s in strengths:
+        pts = sorted((e["params"], e["attack"][str(s)]["rrr"]) for e in entries if str(s) in e["attack"])
+        ax.plot([p / 1e6 for p, _ in pts], [r for _, r in pts], marker="o", label=f"{s} attack steps")
+    ax.set(xscale="log", xlabel="parameters (M)", ylabel="RRR", ylim=(-0.02, 1.02), title="RRR against model size")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out.parent / f"{out.stem}_rrr_vs_params.png", dpi=120)
+    names.append(f"{out.stem}_rrr_vs_params.png")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for e in entries:
+        pts = sorted((int(k), v["rrr"]) for k, v in e["attack"].items())
+        lo = [v["ci"][0] for _, v in sorted((int(k), v) for k, v in e["attack"].items())]
+        hi = [v["ci"][1] for _, v in sorted((int(k), v) for k, v in e["attack"].items())]
+        xs, ys = [p for p, _ in pts], [r for _, r in pts]
+        ax.plot(xs, ys, marker="o", label=f"{e['model']} (seed {e['seed']})")
+        ax.fill_between(xs, lo, hi, alpha=0.15)
+    ax.set(xlabel="LoRA attack steps", ylabel="RRR", ylim=(-0.02, 1.02), title="RRR against attack strength")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out.parent / f"{out.stem}_rrr_vs_steps.png", dpi=120)
+    names.append(f"{out.stem}_rrr_vs_steps.png")
+    plt.close(fig)
+    return names
+
+
+def report(entries: list[dict], out: Path) -> str:
+    strengths = sorted({int(k) for e in entries for k in e["attack"]})
+    lines = ["# Model ladder: the demo recipe by model size", "",
+             "Rates on the held-out rows (classifier detector); prefill ASR at K = 10; RRR after the LoRA attack.", "",
+             "| model | params | seed | stage | malicious refusal | helpfulness | over-refusal | held-out source refusal "
+             "| prefill K=10 | " + " | ".join(f"RRR@{s}" for s in strengths) + " |",
+             "|---" * (9 + len(strengths)) + "|"]
+    for e in entries:
+        for stage in ("base", "sft", "grpo"):
+            s = e[stage]
+            k10 = s.get("prefill", {}).get("10", {}).get("asr")
+            hold = s.get("holdout", {}).get("malicious_refusal_rate")
+            rrr = [f"{e['attack'][str(k)]['rrr']:.3f}" if stage == "grpo" and str(k) in e["attack"] else ""
+                   for k in strengths]
+            lines.append(f"| {e['model']} | {e['params'] / 1e6:.0f}M | {e['seed']} | {stage} | "
+                         f"{s['malicious_refusal_rate']:.3f} | {s['benign_helpfulness']:.3f} | {s['over_refusal_rate']:.3f} | "
+                         f"{'' if hold is None else f'{hold:.3f}'} | {'' if k10 is None else f'{k10:.3f}'} | "
+                         + " | ".join(rrr) + " |")
+    lines += ["", "| model | GRPO s/step | tokens/s | peak RSS GiB | settings beyond the demo recipe |", "|---|---|---|---|---|"]
+    for e in entries:
+        c = e["grpo_cost"]
+        extra = shlex.join(e["settings"]["sft_overrides"] + e["settings"]["grpo_overrides"])
+        lines.append(f"| {e['model']} | {c.get('s_per_step', float('nan')):.1f} | {c.get('tokens_per_s', float('nan')):.1f} "
+                     f"| {c.get('peak_rss_gib', float('nan')):.2f} | {e['note'] or extra or 'none'} |")
+    pngs = plot(entries, out)
+    lines += [""] + [f"![{p}]({p})" for p in pngs]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m recipes.scaling", description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b",
+                    help="comma-separated model names (embedded names, HF dirs or .gguf files)")
+    ap.add_argument("--out", default="runs/scaling", help="output dir")
+    ap.add_argument("--seed", type=int, default=0, help="GRPO seed (the data split and SFT seed stay 0)")
+    ap.add_argument("--config-dir", default=str(ROOT / "configs" / "scaling"),
+                    help="where <model>.yaml per-model settings live")
+    args = ap.parse_args(argv)
+    out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    summary_path = out / "summary.json"
+    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
+        entries.append(run_model(model, out, model_settings(Path(model).name, Path(args.config_dir)), args))
+        write_json(summary_path, {"entries": entries})  # after every model: a later failure keeps the earlier ones
+    write_text(out / "report.md", report(entries, out / "report.md"))
+    print(f"wrote {summary_path} and {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from runtime.cli import run
+
+    run(main)
