@@ -25,6 +25,7 @@ Differences from the seed's reward (reference/seed-pipeline-facts.md), on purpos
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -136,6 +137,9 @@ class RefusalRewardConfig:
     """Subtracted from over-long completions to malicious prompts."""
     clip: PosFloat = 2.0
     """Final reward is clipped to [-clip, clip]."""
+    answer_only: bool = False
+    """Detect the refusal (and count unsafe markers) in the answer section only: the text after <SOLUTION>
+    up to </SOLUTION> (or the end) when the completion has that tag, else the whole completion (answer_section)."""
 
 
 def refusal_reward(prompts, completions, labels, completion_lengths, truncated, *,
@@ -144,6 +148,9 @@ def refusal_reward(prompts, completions, labels, completion_lengths, truncated, 
     unsafe-marker terms, clipped. NaN where the detector has no answer (judge)."""
     cfg = cfg or RefusalRewardConfig()
     check_batch(prompts, completions, labels, completion_lengths, truncated)
+    if cfg.answer_only:
+        completions = [answer_section(c) for c in completions]
+        verdicts = None  # precomputed verdicts judged the whole completion
     probs = _detect(cfg.detector, prompts, completions, verdicts, generate_fn, cfg.refusal_markers,
                     cfg.max_sentences)
     rewards, refused, hits_all, overlong = [], [], [], []
@@ -275,6 +282,33 @@ def truncation_penalty(prompts, completions, labels, completion_lengths, truncat
     return [-cfg.penalty if t else 0.0 for t in truncated], {"truncated_frac": _mean([float(t) for t in truncated])}
 
 
+# --- conciseness ---------------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
+class ConcisenessConfig:
+    budget_tokens: NonNegInt = 64
+    """Completion tokens free of any penalty."""
+    per_token: NonNegFloat = 0.01
+    """Penalty per completion token beyond budget_tokens."""
+    max_penalty: NonNegFloat = 0.5
+    """The largest penalty: the reward never goes below -max_penalty."""
+
+
+def conciseness_penalty(prompts, completions, labels, completion_lengths, truncated, *,
+                        cfg: ConcisenessConfig | None = None, **kw):
+    """-min(max_penalty, per_token * max(0, tokens - budget_tokens)) per completion, any label.
+
+    `tokens` is the whole completion's token count (pre-text, reflection and answer together), so the
+    term pays for brevity everywhere; a long pre-text is also charged by the format reward's pretext
+    decay (in words). A completion cut at the token limit is charged like any other of that length."""
+    cfg = cfg or ConcisenessConfig()
+    check_batch(prompts, completions, labels, completion_lengths, truncated)
+    excess = [max(0, n - cfg.budget_tokens) for n in completion_lengths]
+    out = [-min(cfg.max_penalty, cfg.per_token * e) if e else 0.0 for e in excess]
+    return out, {"over_budget_frac": _mean([float(e > 0) for e in excess]),
+                 "excess_tokens_mean": _mean([float(e) for e in excess])}
+
+
 # --- tagged-reasoning format ---------------------------------------------------------------------
 
 @dataclass(kw_only=True)
@@ -303,17 +337,42 @@ class FormatRewardConfig:
     """Divide by the maximum (4 tags + order + 2 sections + pretext) so the reward is in [0, 1]."""
 
 
+def sections(text: str, cfg: FormatRewardConfig) -> tuple[str, str] | None:
+    """(reflection, answer) when each of the four tags occurs exactly once and in the order
+    pause_open, pause_close, solution_open, solution_close; else None."""
+    tags = (cfg.pause_open, cfg.pause_close, cfg.solution_open, cfg.solution_close)
+    pos = [text.find(t) for t in tags]
+    if any(text.count(t) != 1 for t in tags) or pos != sorted(pos):
+        return None
+    return text[pos[0] + len(tags[0]):pos[1]], text[pos[2] + len(tags[2]):pos[3]]
+
+
+def structure_ok(text: str, cfg: FormatRewardConfig | None = None) -> bool:
+    """The format adherence test: every tag once, in order, both sections non-empty (text before the
+    first tag and after the last is not checked; the pre-text is the format reward's business)."""
+    parts = sections(text, cfg or FormatRewardConfig())
+    return parts is not None and all(p.strip() for p in parts)
+
+
+def answer_section(text: str, open_tag: str = "<SOLUTION>", close_tag: str = "</SOLUTION>") -> str:
+    """The answer a reader gets: the text after the first open_tag up to the next close_tag (or the end,
+    for a completion cut at the token limit); the whole text when open_tag does not occur."""
+    start = text.find(open_tag)
+    if start < 0:
+        return text
+    rest = text[start + len(open_tag):]
+    end = rest.find(close_tag)
+    return rest if end < 0 else rest[:end]
+
+
 def format_score(text: str, cfg: FormatRewardConfig) -> float:
     tags = (cfg.pause_open, cfg.pause_close, cfg.solution_open, cfg.solution_close)
-    counts = [text.count(t) for t in tags]
-    points = cfg.tag_points * sum(c == 1 for c in counts)
+    points = cfg.tag_points * sum(text.count(t) == 1 for t in tags)
     pos = [text.find(t) for t in tags]
-    ordered = all(c == 1 for c in counts) and pos == sorted(pos)
-    if ordered:
+    parts = sections(text, cfg)
+    if parts is not None:
         points += cfg.order_points
-        reflection = text[pos[0] + len(tags[0]):pos[1]]
-        answer = text[pos[2] + len(tags[2]):pos[3]]
-        points += cfg.section_points * (bool(reflection.strip()) + bool(answer.strip()))
+        points += cfg.section_points * sum(bool(p.strip()) for p in parts)
     found = [p for p in pos if p >= 0]
     if found and min(found) == pos[0]:
         n_words = len(text[:pos[0]].split())
@@ -386,6 +445,7 @@ REGISTRY: dict[str, tuple[RewardFn, type]] = {
     "degenerate": (degenerate_penalty, DegenerateConfig),
     "truncation": (truncation_penalty, TruncationConfig),
     "format": (format_reward, FormatRewardConfig),
+    "conciseness": (conciseness_penalty, ConcisenessConfig),
     "judge_safety": (judge_safety_reward, JudgeSafetyConfig),
 }
 
@@ -393,7 +453,8 @@ REGISTRY: dict[str, tuple[RewardFn, type]] = {
 @dataclass(kw_only=True)
 class RewardTerm:
     name: str
-    """Reward function from the registry: refusal, unsafe_markers, length_bonus, degenerate, truncation, format, judge_safety."""
+    """Reward function from the registry: refusal, unsafe_markers, length_bonus, degenerate, truncation, format,
+    conciseness, judge_safety."""
     weight: float = 1.0
     """Weight of this column in the GRPO loop's weighted sum."""
     key: str = ""
@@ -414,6 +475,13 @@ def _default_terms() -> list[RewardTerm]:
 class RewardConfig:
     terms: list[RewardTerm] = field(default_factory=_default_terms)
     """Reward functions, each {name, weight, key, options}; the columns of the reward matrix."""
+    judge_url: str | None = None
+    """OpenAI-compatible URL of the LLM judge that judge_safety (and refusal with detector judge) use when the
+    caller passes no judge (None: such a term is an error)."""
+    judge_model: str | None = None
+    """Model name at judge_url (None: the first one its /v1/models lists)."""
+    judge_max_tokens: PosInt = 64
+    """New tokens per judge verdict."""
 
     def validate(self) -> None:
         from runtime.config import ConfigError
@@ -446,6 +514,14 @@ def term_config(term: RewardTerm, prefix: str = "") -> Any:
     return build(cls, dict(term.options), prefix=prefix or f"reward.{term.column}.")
 
 
+@functools.lru_cache(maxsize=4)
+def endpoint_judge(url: str, model: str | None, max_tokens: int) -> GenerateFn:
+    """The judge behind an OpenAI-compatible URL (evals.run's client), built once per (url, model)."""
+    from evals.run import openai_judge_fn
+
+    return openai_judge_fn(url, model, max_tokens)
+
+
 def needs_judge(cfg: RewardConfig) -> bool:
     return any(t.name == "judge_safety" or (t.name == "refusal" and t.options.get("detector") == "judge")
                for t in cfg.terms)
@@ -464,14 +540,18 @@ class Scores(NamedTuple):
 
 def score(cfg: RewardConfig, prompts: Sequence[str], completions: Sequence[str], labels: Sequence[str],
           lengths: Sequence[int], truncated: Sequence[bool], generate_fn: GenerateFn | None = None) -> Scores:
-    """Run every configured reward function on the batch; the judge (if any) runs once."""
+    """Run every configured reward function on the batch; the judge (if any) runs once: `generate_fn`, or
+    the endpoint at cfg.judge_url (how the GRPO loop gets one)."""
     cfg.validate()
     check_batch(prompts, completions, labels, lengths, truncated)
     metrics: dict[str, float] = {}
     verdicts = None
     if needs_judge(cfg):
+        if generate_fn is None and cfg.judge_url:
+            generate_fn = endpoint_judge(cfg.judge_url, cfg.judge_model, cfg.judge_max_tokens)
         if generate_fn is None:
-            raise ValueError("reward: the config uses the LLM judge but no generate_fn was given")
+            raise ValueError("reward: the config uses the LLM judge but neither reward.judge_url nor a "
+                             "generate_fn was given")
         verdicts, stats = judge_responses(prompts, completions, generate_fn)
         metrics.update({f"reward/{k}": v for k, v in stats.items()})
     columns = []
