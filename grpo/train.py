@@ -9,7 +9,9 @@ optional dual clip, a truncated importance weight min(exp(old - rollout), cap) t
 the rollout engine's log-probs differing from the trainer's, an optional KL (k3) to the base model
 or to a frozen SFT adapter, and DAPO's global-token normalization by default (the loss is divided
 by the completion-token count of the whole step across ranks, so micro-batching and world size do
-not change the gradient). With num_iterations == 1 the "old" log-probs are the detached log-probs
+not change the gradient). Without policy.init_adapter the run starts from the base model itself: a fresh
+LoRA (B = 0, so step 0's policy is the base model and its KL to kl.reference=base is exactly 0).
+With num_iterations == 1 the "old" log-probs are the detached log-probs
 of the training forward itself (ratio == 1, no extra forward); with mu > 1 they are recorded on
 the first pass and reused.
 
