@@ -83,23 +83,29 @@ def _jsonl(path: Path) -> list[dict]:
     return [o for _, o in iter_jsonl(path) if isinstance(o, dict)] if path.is_file() else []
 
 
-def run_model(model: str, out: Path, settings: dict, args) -> dict:
-    """One rung of the ladder: retain set -> demo pipeline -> attack; returns its summary entry."""
+def run_model(model: str, out: Path, settings: dict, seed: int) -> dict:
+    """One rung of the ladder at one GRPO seed: retain set -> demo pipeline -> attack; its summary entry.
+    Seed 0 runs every stage in OUT/<model>; another seed reuses that run's data and SFT adapter (the
+    demo's --reuse-sft) in OUT/<model>-seed<k>, so seeds differ in the GRPO stage only."""
     from recipes.attack import run_attack_experiment
     from recipes.demo import main as demo_main
     from runtime.models import DEFAULT_MODEL, model_facts
 
-    run = out / model
+    first = out / Path(model).name
+    run = first if seed == 0 else out / f"{Path(model).name}-seed{seed}"
     run.mkdir(parents=True, exist_ok=True)
     sft_over = list(settings["sft_overrides"])
     if model != DEFAULT_MODEL and not any(o.startswith("data.retain=") for o in sft_over):
-        sft_over.append(f"data.retain={retain_set(model, run, settings['retain_prompts'])}")
-    grpo_over = [*settings["grpo_overrides"], *([f"seed={args.seed}"] if args.seed else [])]
+        sft_over.append(f"data.retain={retain_set(model, first, settings['retain_prompts'])}")
+    grpo_over = [*settings["grpo_overrides"], *([f"seed={seed}"] if seed else [])]
+    if seed and not (first / "sft" / "adapter" / "adapter_config.json").is_file():
+        fail(f"seed {seed} of {model} reuses {first}'s SFT adapter: run seed 0 first")
     if not (run / "summary.json").is_file():
-        demo_main(["--model", model, "--out", str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run),
+        demo_main(["--model", model, "--out", str(run),
                    "--eval-malicious", str(settings["eval_malicious"]), "--eval-benign", str(settings["eval_benign"]),
                    "--prefill-tokens", settings["prefill_tokens"], "--attack-steps", "",
-                   "--sft-overrides", *sft_over, "--grpo-overrides", *grpo_over])
+                   *(["--reuse-sft", str(first)] if seed else ["--sft-overrides", *sft_over]),
+                   "--grpo-overrides", *grpo_over])
     summary = read_json(run / "summary.json")
     steps = [0, *(int(s) for s in settings["attack_steps"].split(",") if s.strip())]
     attack_file = run / "attack" / "report" / "attack_summary.json"
@@ -109,7 +115,7 @@ def run_model(model: str, out: Path, settings: dict, args) -> dict:
         rows = run_attack_experiment(run, steps, backend="vllm")
     facts = model_facts(model)
     return {
-        "model": model, "params": facts["params"], "family": facts["family"], "seed": args.seed,
+        "model": model, "params": facts["params"], "family": facts["family"], "seed": seed,
         "settings": {k: settings[k] for k in SETTING_KEYS if k != "note"} | {"sft_overrides": sft_over,
                                                                           "grpo_overrides": grpo_over},
         "note": settings["note"],
@@ -124,6 +130,26 @@ def run_model(model: str, out: Path, settings: dict, args) -> dict:
 
 
 # ----------------------------------------------------------------------------- report
+
+
+def spread(entries: list[dict]) -> dict:
+    """Per model over its seeds: mean, min and max of the GRPO model's rates, prefill K=10 and RRR per strength."""
+    out: dict[str, dict] = {}
+    for model in dict.fromkeys(e["model"] for e in entries):
+        es = [e for e in entries if e["model"] == model]
+        vals: dict[str, list[float]] = {}
+        for e in es:
+            for k in RATE_NAMES:
+                vals.setdefault(k, []).append(e["grpo"][k])
+            if "10" in e["grpo"].get("prefill", {}):
+                vals.setdefault("prefill_k10_asr", []).append(e["grpo"]["prefill"]["10"]["asr"])
+            if "holdout" in e["grpo"]:
+                vals.setdefault("holdout_refusal", []).append(e["grpo"]["holdout"]["malicious_refusal_rate"])
+            for s, a in e["attack"].items():
+                vals.setdefault(f"rrr_{s}", []).append(a["rrr"])
+        out[model] = {"seeds": [e["seed"] for e in es], "params": es[0]["params"],
+                      **{k: {"mean": sum(v) / len(v), "min": min(v), "max": max(v)} for k, v in vals.items()}}
+    return out
 
 
 def plot(entries: list[dict], out: Path) -> list[str]:
@@ -195,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b",
                     help="comma-separated model names (embedded names, HF dirs or .gguf files)")
     ap.add_argument("--out", default="runs/scaling", help="output dir")
-    ap.add_argument("--seed", type=int, default=0, help="GRPO seed (the data split and SFT seed stay 0)")
+    ap.add_argument("--seeds", default="0", help="GRPO seeds, comma-separated (the data split and SFT stay "
+                    "seed 0's; every model runs seed 0 first)")
     ap.add_argument("--config-dir", default=str(ROOT / "configs" / "scaling"),
                     help="where <model>.yaml per-model settings live")
     args = ap.parse_args(argv)
@@ -203,9 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     summary_path = out / "summary.json"
-    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        entries.append(run_model(model, out, model_settings(Path(model).name, Path(args.config_dir)), args))
-        write_json(summary_path, {"entries": entries})  # after every model: a later failure keeps the earlier ones
+    seeds = sorted({int(s) for s in args.seeds.split(",") if s.strip()} | {0})
+    for seed in seeds:  # seed 0 of every model first: the ladder is complete before any spread is
+        for model in [m.strip() for m in args.models.split(",") if m.strip()]:
+            entries.append(run_model(model, out, model_settings(Path(model).name, Path(args.config_dir)), seed))
+            write_json(summary_path, {"entries": entries, "by_model": spread(entries)})  # kept if a later one fails
     write_text(out / "report.md", report(entries, out / "report.md"))
     print(f"wrote {summary_path} and {out / 'report.md'}")
     return 0
