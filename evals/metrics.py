@@ -158,6 +158,15 @@ def flat_rates(metrics: dict) -> dict:
     return out
 
 
+def format_rate(responses: Sequence[str], cfg=None) -> dict:
+    """Format adherence: the share of responses with the <PAUSE>..</PAUSE><SOLUTION>..</SOLUTION> structure
+    (reward.functions.structure_ok: each tag once, in order, both sections non-empty; `cfg` a
+    FormatRewardConfig for other tags), as a rate dict with its Wilson interval."""
+    from reward.functions import structure_ok
+
+    return rate(sum(structure_ok(r, cfg) for r in responses), len(responses))
+
+
 def json_safe(obj):
     """NaN / inf -> None recursively, so json.dumps writes valid JSON (null)."""
     if isinstance(obj, float):

@@ -162,3 +162,21 @@ def test_flat_rates_and_json_safe():
     assert math.isnan(flat["benign_helpfulness"]) and flat["benign_helpfulness_ci"] == [0.0, 1.0]
     text = json.dumps(json_safe(flat), allow_nan=False)  # NaN -> null, valid JSON
     assert json.loads(text)["benign_helpfulness"] is None
+
+
+def test_format_rate_by_hand():
+    from evals.metrics import format_rate
+
+    responses = [
+        "Ok. <PAUSE>safe</PAUSE><SOLUTION>Paris.</SOLUTION>",  # the structure
+        "<PAUSE>harmful</PAUSE><SOLUTION>I can't help.</SOLUTION>",  # no pre-text: still the structure
+        "<PAUSE>safe</PAUSE><SOLUTION>Paris.",  # cut before </SOLUTION>
+        "Paris.",  # no tags
+    ]
+    r = format_rate(responses)
+    # 2 of 4; Wilson at p = 0.5, n = 4, z^2 = 3.8416: denom = 1 + 3.8416/4 = 1.9604, centre 0.5,
+    # half = 1.96 * sqrt(0.0625 + 3.8416/64) / 1.9604 = 1.96 * 0.35004 / 1.9604 = 0.3500 -> [0.1500, 0.8500]
+    assert (r["k"], r["n"], r["value"]) == (2, 4, 0.5)
+    assert r["ci_low"] == pytest.approx(0.1500, abs=1e-4) and r["ci_high"] == pytest.approx(0.8500, abs=1e-4)
+    empty = format_rate([])
+    assert math.isnan(empty["value"]) and (empty["ci_low"], empty["ci_high"]) == (0.0, 1.0)
