@@ -7,6 +7,7 @@ any model loads.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -57,8 +58,10 @@ class LossConfig:
     """Weight tokens by min(exp(old_logp - rollout_logp), is_cap): the rollout/trainer mismatch correction."""
     is_cap: PosFloat = 2.0
     """Truncation cap of the importance weight."""
-    is_level: Literal["token", "sequence"] = "token"
-    """token, or sequence (geometric mean over the completion)."""
+    is_level: Literal["token", "geometric", "sequence"] = "token"
+    """token (one weight per token) | geometric (one weight per completion: exp of the masked mean of
+    old - rollout log-probs, the geometric mean of the token ratios; verl's name) | sequence (deprecated
+    alias of geometric)."""
     skip_zero_advantage: bool = False
     """Skip the forward/backward of completions with advantage exactly 0 (same gradient up to float rounding; kl.beta > 0: see below)."""
     skip_zero_advantage_with_kl: bool = False
@@ -73,9 +76,17 @@ class LossConfig:
     overlong_penalty: PosFloat = 1.0
     """soft: the penalty at sampling.max_tokens (DAPO: 1)."""
 
+    def validate(self) -> None:
+        if self.is_level == "sequence":
+            print("warning: loss.is_level=sequence is deprecated: it is the geometric mean of the token ratios, "
+                  "now called geometric (same numbers)", file=sys.stderr, flush=True)
+            self.is_level = "geometric"
+
 
 @dataclass
 class GRPOSamplingConfig(SamplingConfig):
+    seed: int | None = None
+    """Base of every step's sampling seed (seed * 100003 + step * 101 + rank + ...); None: the run's `seed`."""
     dynamic: bool = False
     """DAPO dynamic sampling: drop zero-std groups and sample more prompts until the step has B informative ones."""
     max_rounds: PosInt = 3
@@ -96,8 +107,11 @@ class GRPORolloutConfig(RolloutConfig):
 class KLConfig:
     beta: NonNegFloat = 0.0
     """Weight of the KL penalty (0: no reference forward at all)."""
-    estimator: Literal["k3", "k1"] = "k3"
-    """k3 (exp(r) - r - 1, r = ref - logp) or k1 (logp - ref)."""
+    estimator: Literal["k3", "k2", "k1"] = "k3"
+    """k3 (exp(r) - r - 1, r = ref - logp), k2 ((logp - ref)^2 / 2) or k1 (logp - ref). As a loss term on
+    tokens sampled from the policy, the expected gradient is: k3, that of the forward KL(ref || pi) (the
+    usual GRPO / TRL choice); k2, that of the reverse KL(pi || ref); k1, zero (its value estimates
+    KL(pi || ref) but its gradient does not: useful as a metric only)."""
     reference: Literal["base", "sft"] = "base"
     """base (the adapter disabled) or sft (a frozen copy of policy.init_adapter)."""
 
@@ -117,7 +131,8 @@ class GRPOConfig:
     group_size: AtLeast2 = 4
     """Completions per prompt (G), 4 or 8 in practice; >= 2 (a group of 1 has no relative advantage)."""
     num_iterations: PosInt = 1
-    """Optimizer passes per rollout batch (mu); > 1 is where the ratio moves off 1 and clipping acts."""
+    """Optimizer passes per rollout batch (mu); > 1 is where the ratio moves off 1 and clipping acts. Every
+    shipped config but smoke_grpo_cpu_mu2.yaml is on-policy (1: one update per batch)."""
     micro_batch_size: PosInt = 8
     """Sequences per forward/backward (gradient accumulation over the batch)."""
     micro_batch_tokens: NonNegInt = 0
@@ -143,7 +158,8 @@ class GRPOConfig:
     rollout: GRPORolloutConfig = field(default_factory=GRPORolloutConfig)
     """The generation engine (rollout.backend=hf|vllm|openai)."""
     sampling: GRPOSamplingConfig = field(default_factory=GRPOSamplingConfig)
-    """Sampling for training rollouts (top_p 1 / top_k off keep the IS ratio unbiased)."""
+    """Sampling for training rollouts: temperature > 0, top_p 1 and top_k 0 (checked: the trainer's log-probs
+    are those of logits / temperature, so a truncated distribution would bias the IS ratio)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward functions and their weights."""
     loss: LossConfig = field(default_factory=LossConfig)
@@ -156,6 +172,14 @@ class GRPOConfig:
     """Metric logging."""
 
     def validate(self) -> None:
+        s = self.sampling
+        if s.temperature == 0:
+            raise ConfigError("config key 'sampling.temperature': GRPO samples, so it must be > 0, got 0 "
+                              "(greedy has no sampling distribution to compute the ratio against)")
+        if s.top_p < 1 or s.top_k > 0:
+            raise ConfigError(f"config keys 'sampling.top_p' / 'sampling.top_k': GRPO needs top_p 1 and top_k 0, got "
+                              f"{s.top_p:g} / {s.top_k}: a truncated distribution makes the engine's log-probs differ "
+                              "from the trainer's logits / temperature and biases the IS ratio")
         if self.kl.reference == "sft" and self.kl.beta > 0 and not self.policy.init_adapter:
             raise ConfigError("config key 'kl.reference': sft needs policy.init_adapter (the SFT adapter dir)")
         if self.loss.skip_zero_advantage_with_kl and not self.loss.skip_zero_advantage:

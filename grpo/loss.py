@@ -12,14 +12,23 @@ Per token t of completion i, with A = advantages[i] and ratio = exp(logp - old_l
                                     loss, and zeroes the gradient, of a negative-advantage token whose
                                     ratio has run past c; pass dual_clip=None to switch it off)
     l   = l * w                     w = min(exp(old_logp - rollout_logp), is_cap), detached: truncated IS
-                                    against the engine that sampled. is_level="sequence" uses one w per
-                                    completion, exp(masked MEAN over t of (old_logp - rollout_logp)) (the
-                                    geometric mean; a sum would crush long completions), then the cap.
+                                    against the engine that sampled. is_level="geometric" (verl's name) uses
+                                    one w per completion, exp(masked MEAN over t of (old_logp - rollout_logp))
+                                    (the geometric mean of the token ratios; a sum would crush long
+                                    completions), then the cap.
     l   = l + beta * kl             k3: exp(ref - logp) - (ref - logp) - 1, clamped to [-10, 10] like
                                     verl's low_var_kl; k2: (logp - ref)^2 / 2; k1: logp - ref
 The log-ratios fed to exp() are clamped to [-20, 20] (as verl does) so one wild token cannot give
 inf/NaN; with the small ratios of real training this changes nothing.
 
+What the KL term's gradient is (tokens x sampled from pi, the estimator differentiated through logp
+only, so the gradient is E_{x~pi}[grad k(x)] = sum_x pi(x) * k'(x) * grad log pi(x)):
+    k1: sum_x pi * grad log pi = grad sum_x pi = 0. Its VALUE is an unbiased estimate of KL(pi || ref),
+        but as a loss term it pulls nowhere in expectation (only noise).
+    k2: sum_x pi * (log pi - log ref) * grad log pi = grad KL(pi || ref), the reverse KL (mode-seeking).
+    k3: sum_x pi * (1 - ref / pi) * grad log pi = -sum_x ref * grad log pi = grad KL(ref || pi), the
+        forward KL (mass-covering), though its value estimates KL(pi || ref). The usual GRPO / TRL choice.
+tests/grpo/test_loss.py checks the three on an enumerated categorical distribution.
 Aggregation (`agg`) over masked tokens:
     token_mean             sum(l*m) / sum(m)                  ("bnpo": tokens of this micro-batch)
     seq_mean_token_mean    mean over completions with >= 1 token of sum_t(l*m) / sum_t(m)  ("grpo").
@@ -52,7 +61,7 @@ import torch
 Aggregation = Literal["token_mean", "seq_mean_token_mean", "dr_grpo", "global_token"]
 AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "dr_grpo", "global_token")
 KL_ESTIMATORS = ("k1", "k2", "k3")
-IS_LEVELS = ("token", "sequence")
+IS_LEVELS = ("token", "geometric")
 LOG_RATIO_CLAMP = 20.0
 K3_CLAMP = 10.0
 

@@ -72,9 +72,11 @@ class StepBatch:
 
 
 def step_sampling(cfg: GRPOConfig, step: int, world: World, rnd: int = 0) -> SamplingConfig:
+    """One generate call's sampling: the config's, seeded by (sampling.seed or seed, step, rank, round)."""
     s = cfg.sampling
+    base = cfg.seed if s.seed is None else s.seed
     return SamplingConfig(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, max_tokens=s.max_tokens,
-                          seed=cfg.seed * 100_003 + step * 101 + world.rank + rnd * 7_919_000)
+                          seed=base * 100_003 + step * 101 + world.rank + rnd * 7_919_000)
 
 
 def score_rollout(rows: list[dict], rollout: RolloutBatch, tok, cfg: GRPOConfig) -> tuple[torch.Tensor, dict]:

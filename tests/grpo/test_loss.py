@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grpo.advantages import group_advantages
-from grpo.loss import policy_loss
+from grpo.loss import kl_penalty, policy_loss
 
 NEG = float("-inf")
 
@@ -23,7 +23,7 @@ def naive_loss(logp, old, adv, mask, *, eps_low=0.2, eps_high=0.2, ref=None, bet
     for i in range(N):
         toks = [t for t in range(T) if mask[i][t]]
         A = adv[i]
-        if roll is not None and is_level == "sequence" and toks:
+        if roll is not None and is_level == "geometric" and toks:
             seq_w = exp(sum(old[i][t] - roll[i][t] for t in toks) / len(toks))  # geometric mean
         total = 0.0
         for t in toks:
@@ -82,8 +82,8 @@ CONFIGS = {
     "dual_clip": {"dual_clip": 3.0},
     "is_token": {"roll": True},
     "is_token_cap": {"roll": True, "is_cap": 1.1},
-    "is_seq_cap": {"roll": True, "is_cap": 1.05, "is_level": "sequence"},
-    "is_seq": {"roll": True, "is_level": "sequence"},
+    "is_seq_cap": {"roll": True, "is_cap": 1.05, "is_level": "geometric"},
+    "is_seq": {"roll": True, "is_level": "geometric"},
     "kl_k3": {"ref": True, "beta": 0.05},
     "kl_k1": {"ref": True, "beta": 0.05, "kl_estimator": "k1"},
     "kl_k2": {"ref": True, "beta": 0.1, "kl_estimator": "k2"},
@@ -204,20 +204,20 @@ def test_dual_clip_hand_value():
     assert logp.grad[0].tolist() == pytest.approx([0.0, 1.0], abs=1e-6)
 
 
-def test_sequence_is_weight_is_geometric_mean_hand_value():
+def test_geometric_is_weight_hand_value():
     # old - rollout = [0.2, -0.4] -> mean -0.1 -> w = e^-0.1 = 0.904837 for both tokens
     # (a sum would give e^-0.2 = 0.8187). ratio 1, A = 1: l = -1 * w per token; token mean = -w.
     old = torch.tensor([[-1.0, -2.0]])
     roll = old - torch.tensor([[0.2, -0.4]])
     loss, m = policy_loss(old.clone(), old, torch.tensor([1.0]), torch.ones(1, 2), rollout_logp=roll,
-                          is_level="sequence")
+                          is_level="geometric")
     assert loss.item() == pytest.approx(-math.exp(-0.1), rel=1e-6)
     assert m["is_ratio_mean"] == pytest.approx(math.exp(-0.1), rel=1e-6)
     assert m["rollout_logp_diff_mean"] == pytest.approx(0.3, rel=1e-5)
     assert m["rollout_logp_diff_max"] == pytest.approx(0.4, rel=1e-5)
     # Cap 0.5: w = min(0.9048, 0.5) = 0.5.
     loss, m = policy_loss(old.clone(), old, torch.tensor([1.0]), torch.ones(1, 2), rollout_logp=roll,
-                          is_level="sequence", is_cap=0.5)
+                          is_level="geometric", is_cap=0.5)
     assert loss.item() == pytest.approx(-0.5)
     assert m["is_capped_frac"] == 1.0
 
@@ -234,6 +234,46 @@ def test_kl_hand_values():
     # k3 is clamped to 10 (verl): ref - logp = 20 would give e^20 - 21.
     _, m = policy_loss(logp, logp, torch.tensor([0.0]), torch.ones(1, 1), ref_logp=logp + 20, beta=0.1)
     assert m["kl_mean"] == 10.0
+
+
+def expected_kl_grad(theta: torch.Tensor, ref_logp: torch.Tensor, estimator: str) -> torch.Tensor:
+    """E_{x ~ pi}[grad k(x)] exactly: the real kl_penalty on every token of the support, weighted by the
+    sampling probabilities pi(x) held fixed (samples come from pi; the loss differentiates k through logp)."""
+    theta = theta.clone().requires_grad_(True)
+    logp = torch.log_softmax(theta, dim=-1)  # (V,)
+    k = kl_penalty(logp[None], ref_logp[None], estimator)[0]  # (V,)
+    (logp.exp().detach() * k).sum().backward()
+    return theta.grad
+
+
+def analytic_grad(theta: torch.Tensor, fn) -> torch.Tensor:
+    theta = theta.clone().requires_grad_(True)
+    fn(torch.log_softmax(theta, dim=-1)).backward()
+    return theta.grad
+
+
+def test_kl_estimator_gradients_on_a_categorical():
+    # pi = softmax(theta) over 5 tokens, a fixed ref (float64, so the match is to rounding):
+    #   k1: sum_x pi * grad log pi = grad sum_x pi = 0
+    #   k2: sum_x pi * (log pi - log ref) * grad log pi = grad KL(pi || ref)         (reverse KL)
+    #   k3: sum_x pi * (1 - ref / pi) * grad log pi = -sum_x ref * grad log pi = grad KL(ref || pi)  (forward)
+    theta = torch.tensor([0.3, -1.2, 2.0, 0.0, -0.4], dtype=torch.float64)
+    ref = torch.log_softmax(torch.tensor([1.0, 0.5, -0.3, 0.2, -1.5], dtype=torch.float64), dim=-1)  # (V,)
+    reverse = analytic_grad(theta, lambda lp: (lp.exp() * (lp - ref)).sum())  # grad KL(pi || ref)
+    forward = analytic_grad(theta, lambda lp: (ref.exp() * (ref - lp)).sum())  # grad KL(ref || pi)
+    assert reverse.abs().max() > 0.1 and forward.abs().max() > 0.1 and (reverse - forward).abs().max() > 0.1
+
+    torch.testing.assert_close(expected_kl_grad(theta, ref, "k1"), torch.zeros(5, dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(expected_kl_grad(theta, ref, "k2"), reverse, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(expected_kl_grad(theta, ref, "k3"), forward, rtol=1e-12, atol=1e-14)
+    # So only k2 follows the gradient of the KL(pi || ref) that all three estimate in value:
+    assert (expected_kl_grad(theta, ref, "k3") - reverse).abs().max() > 0.1
+    # ... and all three estimate it in value: E_pi[k] = KL(pi || ref) for k1 and k3 (k2 is biased upward).
+    pi = torch.softmax(theta, dim=-1)
+    kl = (pi * (pi.log() - ref)).sum()
+    for est in ("k1", "k3"):
+        assert (pi * kl_penalty(pi.log()[None], ref[None], est)[0]).sum().item() == pytest.approx(kl.item(), 1e-12)
 
 
 def test_ratio_one_when_old_is_detached_logp():
