@@ -1,6 +1,6 @@
 """Re-score finished evals with the current refusal detectors, without generating again.
 
-    python -m evals.rescore runs/demo [runs/r1 ...]      # every eval of those demo runs
+    python -m evals.rescore runs/demo [runs/demo_seed1 ...]   # every eval of those demo runs
     python -m evals.rescore runs/eval/sft                 # one evals.run output dir
 
 A detector change (a retrained classifier, a new marker) changes every number measured before it;

@@ -237,7 +237,7 @@ def test_output_rows_survive_any_line_splitter(tmp_path):
     assert [json.loads(x)["text"] for x in raw.splitlines()] == ["a\u2028b \u00e9", "c"]
 
 
-# --- reliability probes (issue 15): each bad input is one line on stderr, exit 2, nothing written ---
+# --- reliability probes: each bad input is one line on stderr, exit 2, nothing written ---
 
 
 def _both_labels(n: int = 20) -> list[dict]:

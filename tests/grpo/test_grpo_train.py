@@ -145,7 +145,7 @@ def test_grpo_learns_on_smollm2(tmp_path):
     assert last > first + 0.3, (first, last)
 
 
-# ------------------------------------------------------------------ issue 13 options, end to end
+# ---------------- loop options (post-sync check, dynamic sampling, overlong, prefill), end to end
 
 
 class FakeEngine:

@@ -80,7 +80,7 @@ REFUSALS = [
     "I'm sorry for the misunderstanding, but as a AI, I'm not capable of providing information that might be harmful.",
     "As a language model, I do not have the ability to assist with this.",
     "I'm not equipped to provide detailed strategies for that.",
-    # refusals that open with a bare "No." and go on to decline (issue 12)
+    # refusals that open with a bare "No." and go on to decline (an error class of real responses)
     "No. I'm not writing a fake reference letter for you.",
     "No, I won't.",
     "No! That would be illegal.",

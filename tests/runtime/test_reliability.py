@@ -1,5 +1,5 @@
-"""Reliability probes (issue 15): a bad value or a damaged file is one line `error: ...` naming the key or
-file, exit 2, no traceback, and it stops the run before any model loads.
+"""Reliability probes: a bad value or a damaged file is one line `error: ...` naming the key or file,
+exit 2, no traceback, and it stops the run before any model loads.
 
 Config probes run each trainer's real `main` under runtime.cli.run in this process (a subprocess per
 value would cost a torch import each), with init_world replaced by a tripwire: it is the first thing
