@@ -141,6 +141,8 @@ def run_attack_experiment(
         tdir, edir = out / f"steps_{s}", out / f"eval_{s}"
         stage(f"train_{s}", [python, "sft/train.py", "--config", str(config), f"max_steps={s}",
                                     f"out_dir={tdir}", f"policy.init_adapter={adapter}", f"data.train={pairs_file}",
+                                    # the attacked adapter owns its rank, alpha and targets, whatever the config says
+                                    "policy.r=null", "policy.alpha=null", "policy.target_modules=null",
                                     f"model.name={base}", f"seed={seed}",
                                     *(["--data.system_prompt", system_prompt] if system_prompt else []),
                                     *overrides], timings)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -50,16 +51,20 @@ class ModelConfig:
 
 @dataclass
 class LoraConfig:
-    r: PosInt = 16
-    """LoRA rank."""
-    alpha: PosInt = 32
-    """LoRA alpha (scaling = alpha / r)."""
+    r: PosInt | None = None
+    """LoRA rank (None: 16 for a new adapter; with init_adapter the adapter's own, which a set value must equal)."""
+    alpha: PosInt | None = None
+    """LoRA alpha, scaling = alpha / r (None: 32 for a new adapter; with init_adapter the adapter's own, which a
+    set value must equal)."""
     dropout: UnitFloat = 0.0
-    """Dropout on the LoRA input (keep 0 for exact GRPO log-prob parity)."""
-    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
-    """Module names to adapt, or ["all-linear"] for every linear layer but the LM head."""
+    """Dropout on the LoRA input, in the training forward only (old / reference log-probs are computed without
+    it). With init_adapter this value replaces the adapter's saved one (a note says so when they differ)."""
+    target_modules: list[str] | None = None
+    """Module names to adapt, or ["all-linear"] for every linear layer but the LM head (None: all-linear for a
+    new adapter; with init_adapter the adapter's own, which a set value must equal as a set)."""
     init_adapter: str | None = None
-    """Directory of an existing PEFT adapter to continue training (e.g. the SFT adapter)."""
+    """Directory of an existing PEFT adapter to continue training (e.g. the SFT adapter). It owns r, alpha and
+    target_modules (leave them unset: a set value that differs is an error); dropout stays the config's."""
 
 
 class AdapterError(UserError):
@@ -193,13 +198,63 @@ def add_lora(model, lora: LoraConfig, quantized: bool = False, adapter_name: str
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if lora.init_adapter:
         check_adapter_weights(lora.init_adapter)
-        return PeftModel.from_pretrained(model, lora.init_adapter, adapter_name=adapter_name, is_trainable=True)
-    targets = "all-linear" if lora.target_modules == ["all-linear"] else list(lora.target_modules)
+        pcfg = init_adapter_config(model, lora)
+        return PeftModel.from_pretrained(model, lora.init_adapter, adapter_name=adapter_name, is_trainable=True,
+                                         config=pcfg)
+    modules = lora.target_modules or ["all-linear"]
     pcfg = PeftLoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=targets, bias="none", task_type="CAUSAL_LM",
+        r=lora.r or LORA_DEFAULTS["r"], lora_alpha=lora.alpha or LORA_DEFAULTS["alpha"], lora_dropout=lora.dropout,
+        target_modules="all-linear" if modules == ["all-linear"] else list(modules), bias="none",
+        task_type="CAUSAL_LM",
     )
     return get_peft_model(model, pcfg, adapter_name=adapter_name)
+
+
+LORA_DEFAULTS = {"r": 16, "alpha": 32}
+"""What LoraConfig's None means for a new adapter (with an init adapter, the adapter's own values)."""
+
+
+def init_adapter_config(model, lora: LoraConfig):
+    """The init adapter's PEFT config, with the run's dropout. A set r / alpha / target_modules that differs
+    from the adapter's is an AdapterError naming the key, both values and the adapter file."""
+    from peft import PeftConfig
+
+    path = check_adapter_dir(lora.init_adapter) / "adapter_config.json"
+    pcfg = PeftConfig.from_pretrained(str(path.parent))
+    saved = {"r": pcfg.r, "alpha": pcfg.lora_alpha, "target_modules": pcfg.target_modules}
+    for key, want in (("r", lora.r), ("alpha", lora.alpha), ("target_modules", lora.target_modules)):
+        have = saved[key]
+        if want is None:
+            continue
+        if key == "target_modules":
+            same = _target_set(model, want) == _target_set(model, have)
+            want, have = list(want), sorted(have) if isinstance(have, list | set | tuple) else have
+            if len(str(have)) > 120:  # "all-linear" saved as every module's full name
+                have = f"{len(have)} modules ({', '.join(sorted({h.rsplit('.', 1)[-1] for h in have}))})"
+        else:
+            same = want == have
+        if not same:
+            raise AdapterError(f"config key 'policy.{key}' is {want} but the init adapter has {have} ({path}): "
+                               f"leave policy.{key} unset (the adapter owns it) or start a new adapter")
+    if pcfg.lora_dropout != lora.dropout:
+        print(f"note: policy.dropout={lora.dropout:g} replaces the init adapter's lora_dropout={pcfg.lora_dropout:g} "
+              f"({path})", file=sys.stderr, flush=True)
+        pcfg.lora_dropout = lora.dropout
+    return pcfg
+
+
+def _target_set(model, modules) -> set[str]:
+    """The linear layers (full names) a target_modules value adapts, matched as PEFT does: "all-linear" (every
+    linear but the LM head), a list of names (a module whose name is one or ends in "." + one) or a regex."""
+    import re
+
+    head = model.get_output_embeddings()
+    linears = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    if modules == "all-linear" or (not isinstance(modules, str) and list(modules) == ["all-linear"]):
+        return set(linears)
+    if isinstance(modules, str):
+        return {n for n in linears if re.fullmatch(modules, n)}
+    return {n for n in linears if any(n == t or n.endswith("." + t) for t in modules)}
 
 
 def check_adapter_dir(path: str | Path) -> Path:

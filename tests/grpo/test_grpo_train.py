@@ -111,6 +111,7 @@ def test_sft_reference_is_frozen_sft_model(tiny_model_dir, tmp_path):
             torch.nn.init.normal_(p, std=0.5)  # a non-trivial "SFT" adapter
     save_adapter(sft, tmp_path / "sft", meta={"base_model": tiny_model_dir})
     cfg = load_config(GRPOConfig, SMOKE, [f"model.name={tiny_model_dir}", f"policy.init_adapter={tmp_path / 'sft'}",
+                                          "policy.r=null", "policy.alpha=null",  # the adapter's r 4, alpha 8
                                           "kl.reference=sft", "kl.beta=0.1"])
     policy, tok = setup_policy(cfg, init_world("cpu"))
     trainable = {n for n, p in policy.named_parameters() if p.requires_grad}

@@ -39,7 +39,11 @@ def test_recipes_mirror_the_seed_hyperparameters():
             s = load_config(SFTConfig, root / f"{model}_sft_{variant}.yaml")
             g = load_config(GRPOConfig, root / f"{model}_grpo_{variant}.yaml")
             assert (s.policy.r, s.policy.alpha, s.optim.lr) == (32, 64, 5e-5)
-            assert (g.policy.r, g.policy.alpha, g.optim.lr, g.group_size) == (32, 64, 1.5e-6, 4)
+            assert (g.optim.lr, g.group_size) == (1.5e-6, 4)
+            # GRPO continues the SFT adapter, which owns r / alpha / targets; the dropout is GRPO's own (none)
+            assert g.policy.init_adapter == f"{s.out_dir}/adapter"
+            assert (g.policy.r, g.policy.alpha, g.policy.target_modules) == (None, None, None)
+            assert (s.policy.dropout, g.policy.dropout) == (0.05, 0.0)
             assert (g.data.max_prompt_tokens, g.sampling.max_tokens) == (512, 192)
             assert s.model.quantization == g.model.quantization == quant
-            assert len(g.policy.target_modules) == 7
+            assert len(s.policy.target_modules) == 7
