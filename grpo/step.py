@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -155,9 +156,30 @@ def _mean_metrics(dicts: list[dict], weights: list[int]) -> dict:
 # ----------------------------------------------------------------------------- train
 
 
+@contextmanager
+def eval_mode(model):
+    """The model in eval mode (no dropout) inside the block, its previous mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def dropout_in_training(policy) -> bool:
+    """Whether the policy's training forward is stochastic: a dropout with p > 0 that runs in it (the frozen
+    reference adapter's LoRA dropout does not), or attention dropout in the model config."""
+    for name, m in policy.named_modules():
+        if isinstance(m, torch.nn.Dropout) and m.p > 0 and not name.endswith(f"lora_dropout.{REF_ADAPTER}"):
+            return True
+    return getattr(getattr(policy, "config", None), "attention_dropout", 0.0) > 0
+
+
 def reference_logprobs(policy, ids, attn, P, cfg: GRPOConfig) -> torch.Tensor:
-    """Log-probs under the KL reference: the adapter disabled (base) or the frozen SFT adapter."""
-    with torch.no_grad():
+    """Log-probs under the KL reference: the adapter disabled (base) or the frozen SFT adapter; always
+    without dropout (eval mode), whatever the adapter saved."""
+    with torch.no_grad(), eval_mode(policy):
         if cfg.kl.reference == "base":
             with policy.disable_adapter():
                 ref, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
@@ -222,6 +244,7 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
     runs = [[i for i in mb if trained[i]] for mb in mbs]
     n_run = sum(bool(r) for r in runs)
     limit = max_logp_gap(cfg)
+    noisy = dropout_in_training(policy)  # then "old" needs its own forward without dropout
     old, ref = {}, {}
     sums: dict[str, float] = {}
     grid, real, gap = 0, 0, 0.0
@@ -235,11 +258,16 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
             ids, attn, P = pack([prompts[rollout.prompt_index[i]] for i in idx], comps, pad_id)
             ids, attn = ids.to(world.device), attn.to(world.device)
             mask = attn[:, P:].float()  # (n, T)
+            if it == 0 and noisy:  # the sampling policy has no dropout: neither may old, IS weights, sync check
+                with torch.no_grad(), eval_mode(policy):
+                    old[j], _ = token_logprobs(policy, ids, attn, prompt_len=P,
+                                               temperature=cfg.sampling.temperature)  # (n, T)
             logp, ent = token_logprobs(policy, ids, attn, prompt_len=P,
                                        temperature=cfg.sampling.temperature, with_entropy=True)  # (n, T)
             roll = pad_rows([rollout.logprobs[i] for i in idx], mask.shape[1]).to(world.device)  # (n, T)
             if it == 0:
-                old[j] = logp.detach()
+                if not noisy:
+                    old[j] = logp.detach()
                 if cfg.kl.beta > 0:
                     ref[j] = reference_logprobs(policy, ids, attn, P, cfg)
                 grid, real = grid + attn.numel(), real + int(attn.sum())

@@ -317,3 +317,55 @@ def test_select_groups_concatenates_rounds():
     assert out.completion_ids == COMPLETIONS[:2] + COMPLETIONS[4:] and out.prompt_index == [0, 0, 1, 1]
     assert out.logprobs == r0.logprobs[:2] + r1.logprobs
     assert rewards.tolist() == [1.0, 0.0, 0.5, 0.25]
+
+
+# ------------------------------------------------------------------ 6. LoRA dropout
+
+
+def test_dropout_stays_out_of_old_reference_and_sync_check(tiny_model_dir, tmp_path, monkeypatch):
+    """An SFT adapter saved with lora_dropout 0.3, continued with dropout 0.3 and KL to itself: the old and
+    reference log-probs the loss gets equal an eval-mode forward exactly, the post-sync check and the IS weight
+    see float32 noise against an engine that samples without dropout, and the training forward still drops."""
+    import grpo.step
+    from grpo.batch import pack
+    from grpo.train import setup_policy
+    from runtime.checkpoint import save_adapter
+    from runtime.logprobs import token_logprobs
+    from runtime.models import LoraConfig, ModelConfig, add_lora, load_model
+
+    torch.manual_seed(0)
+    sft = add_lora(load_model(ModelConfig(name=tiny_model_dir)), LoraConfig(r=4, alpha=8, dropout=0.3))
+    for n, p in sft.named_parameters():
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.5)  # the adapter (and so its dropout) changes the logits
+    save_adapter(sft, tmp_path / "sft", meta={"base_model": tiny_model_dir})
+    cfg = config(tiny_model_dir, f"policy.init_adapter={tmp_path / 'sft'}", "policy.r=null", "policy.alpha=null",
+                 "policy.dropout=0.3", "kl.reference=sft", "kl.beta=0.1", "micro_batch_size=8",
+                 "rollout.backend=vllm")  # the post-sync check is in force (1e-2), no engine is started
+    policy, _ = setup_policy(cfg, init_world("cpu"))
+    rb = batch()
+    ids, attn, P = pack([PROMPTS[i] for i in rb.prompt_index], rb.completion_ids, 0)  # the trainer's one micro-batch
+    policy.eval()
+    with torch.no_grad():
+        want, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)  # (6, T)
+        policy.train()
+        noisy, _ = token_logprobs(policy, ids, attn, prompt_len=P, temperature=cfg.sampling.temperature)
+    mask = attn[:, P:].bool()
+    assert (noisy - want)[mask].abs().max() > 1e-2, "dropout 0.3 does not move the log-probs: the test shows nothing"
+    engine = RolloutBatch(rb.completion_ids, [want[i, :len(c)].tolist() for i, c in enumerate(rb.completion_ids)],
+                          rb.finish_reason, rb.truncated, rb.prompt_index)  # a dropout-free sampler's log-probs
+
+    seen = []
+
+    def spy(logp, old_logp, *args, **kwargs):
+        seen.append((old_logp.clone(), kwargs["ref_logp"].clone()))
+        return policy_loss(logp, old_logp, *args, **kwargs)
+
+    monkeypatch.setattr(grpo.step, "policy_loss", spy)
+    _, m, _ = grads(policy, cfg, engine)
+    assert len(seen) == 1
+    old, ref = seen[0]
+    assert torch.equal(old[mask], want[mask]) and torch.equal(ref[mask], want[mask])  # the policy is the SFT adapter
+    assert m["rollout_logp_diff_mean"] < 1e-6 and m["rollout_logp_diff_max"] < 1e-5
+    assert m["is_ratio_min"] > 1 - 1e-5 and m["is_ratio_max"] < 1 + 1e-5
+    assert abs(m["ratio_max"] - 1) > 1e-3 or abs(m["ratio_min"] - 1) > 1e-3  # the training forward has dropout
