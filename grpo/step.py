@@ -19,6 +19,10 @@ What the options here do to the numbers (all off by default, so a config without
 - micro_batch_order / micro_batch_tokens: which rows share a micro-batch (grpo.batch.plan_micro_batches).
   With global_token (and dr_grpo at equal micro-batch sizes) the gradient does not depend on it;
   token_mean and seq_mean_token_mean divide per micro-batch, so there it does.
+- policy.dropout > 0: the training forward drops (LoRA dropout), the sampling engine
+  does not; the first pass then computes the old log-probs in an extra no-grad eval-mode forward (with
+  dropout 0 the training forward's own detached log-probs are used, as before). The reference forward is
+  always in eval mode.
 - rollout.max_logp_gap: after every weight sync the first pass compares the engine's log-probs of the
   batch with the trainer's (mean |old - rollout| over tokens, = train/rollout_logp_diff_mean) and
   raises RolloutError before the optimizer step when the gap is too large (a sync that did nothing).

@@ -13,7 +13,12 @@ not change the gradient). Without policy.init_adapter the run starts from the ba
 LoRA (B = 0, so step 0's policy is the base model and its KL to kl.reference=base is exactly 0).
 With num_iterations == 1 the "old" log-probs are the detached log-probs
 of the training forward itself (ratio == 1, no extra forward); with mu > 1 they are recorded on
-the first pass and reused.
+the first pass and reused. When the training forward has dropout (policy.dropout > 0), the old
+log-probs come from an extra no-grad forward in eval mode instead, since the engine samples without
+dropout (the IS weights and the post-sync check compare like with like); the reference is always
+evaluated without dropout. The shipped configs are on-policy: num_iterations 1, one optimizer step
+per rollout batch, so the ratio is 1 and the PPO clip never fires; configs/smoke_grpo_cpu_mu2.yaml
+runs mu = 2, where clip-higher and dual clip act.
 
 Every step logs reward statistics per function, frac_reward_zero_std (groups whose rewards are
 all equal, which give no gradient), the clipped-completion ratio, entropy, KL, clip fractions,
