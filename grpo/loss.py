@@ -50,6 +50,10 @@ The mask may be bool or 0/1 float; any nonzero entry counts as a completion toke
 Metrics are plain floats (keys without prefix; the loop adds `train/`). Clip fractions are over
 masked tokens: clip_frac_low = share with ratio < 1 - eps_low and A < 0, clip_frac_high = ratio >
 1 + eps_high and A > 0. Min/max metrics of an empty batch are reported as 0.0 (num_tokens says 0).
+Each metric is a statistic of this micro-batch; METRIC_REDUCE and metric_count say how a loop combines
+them over micro-batches and ranks so that the result is the same statistic of the whole step: loss parts
+and counts add up, *_max / *_min take the max / min, every other metric is a mean weighted by its count
+(num_tokens, or num_seqs for the geometric IS weight, which is one per completion).
 """
 
 from __future__ import annotations
@@ -64,6 +68,16 @@ KL_ESTIMATORS = ("k1", "k2", "k3")
 IS_LEVELS = ("token", "geometric")
 LOG_RATIO_CLAMP = 20.0
 K3_CLAMP = 10.0
+METRIC_REDUCE = {"loss": "sum", "pg_loss": "sum", "kl_loss": "sum", "num_tokens": "sum", "num_seqs": "sum",
+                 "ratio_max": "max", "is_ratio_max": "max", "rollout_logp_diff_max": "max",
+                 "ratio_min": "min", "is_ratio_min": "min"}
+"""How a policy_loss metric combines over micro-batches and ranks; any other one is a count-weighted mean."""
+IS_WEIGHT_METRICS = ("is_ratio_min", "is_ratio_mean", "is_ratio_max", "is_capped_frac")
+
+
+def metric_count(name: str, is_level: str) -> str:
+    """The count a metric is over: num_seqs for the geometric IS weight's statistics, else num_tokens."""
+    return "num_seqs" if is_level == "geometric" and name in IS_WEIGHT_METRICS else "num_tokens"
 
 
 def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str = "k3") -> torch.Tensor:
@@ -252,6 +266,7 @@ def policy_loss(
         metrics["pg_loss"] = pg_loss
         metrics["loss"] = loss
         metrics["num_tokens"] = m.sum()
+        metrics["num_seqs"] = (m.sum(dim=1) > 0).sum()
         # One device->host transfer for all metrics.
         names = list(metrics)
         values = torch.stack([metrics[k].detach().float().reshape(()) for k in names]).tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import resource
 
 import torch
@@ -9,9 +10,65 @@ from tqdm import tqdm
 
 from grpo.advantages import combine_rewards, zero_std_mask
 from grpo.batch import encode_prompts
+from grpo.loss import METRIC_REDUCE, metric_count
 from reward.functions import score
 from reward.refusal import refusal_probability
 from rollout.base import SamplingConfig
+
+
+class StepMetrics:
+    """The train/* metrics of a step, each reduced over micro-batches, passes and ranks the way its name says
+    (grpo.loss.METRIC_REDUCE): sums (loss parts, token counts) per pass, true maxima / minima, and means
+    weighted by what they are means over (tokens; completions for the geometric IS weight). The values do
+    not depend on how the step is cut into micro-batches or ranks."""
+
+    def __init__(self, is_level: str = "token") -> None:
+        self.is_level = is_level
+        self.kind: dict[str, str] = {}  # name -> sum | max | min | mean
+        self.total: dict[str, float] = {}  # sums; for means the weighted sum
+        self.weight: dict[str, float] = {}  # means: the summed weights
+        self.extreme: dict[str, float] = {}  # max / min so far (absent: no data yet)
+
+    def add(self, name: str, kind: str, value: float, weight: float = 1.0) -> None:
+        self.kind[name] = kind
+        if kind == "sum":
+            self.total[name] = self.total.get(name, 0.0) + value
+        elif kind == "mean":
+            self.total[name] = self.total.get(name, 0.0) + value * weight
+            self.weight[name] = self.weight.get(name, 0.0) + weight
+        elif weight > 0:  # a max / min over no data (an empty micro-batch) says nothing
+            pick = max if kind == "max" else min
+            self.extreme[name] = pick(self.extreme[name], value) if name in self.extreme else value
+
+    def add_loss_metrics(self, m: dict[str, float], loss_scale: float = 1.0) -> None:
+        """One micro-batch's policy_loss metrics (plus any extra token means, e.g. entropy). loss_scale: what
+        the loop multiplies this micro-batch's loss by before backward (its share of the step's objective)."""
+        for k, v in m.items():
+            kind = METRIC_REDUCE.get(k, "mean")
+            scale = loss_scale if k in ("loss", "pg_loss", "kl_loss") else 1.0
+            self.add(k, kind, v * scale, m.get(metric_count(k, self.is_level), 0.0))
+
+    def result(self, world, passes: int = 1) -> dict[str, float]:
+        """Reduce over ranks (a collective: every rank calls it) -> {name: value}; sums are per pass."""
+        names = sorted(self.kind)
+        if world.distributed:  # every rank must reduce the same keys in the same order
+            kinds = {}
+            for d in world.gather_objects(self.kind):
+                kinds.update(d)
+            self.kind, names = kinds, sorted(kinds)
+        plain = [n for n in names if self.kind[n] in ("sum", "mean")]
+        sums = torch.tensor([self.total.get(n, 0.0) for n in plain] + [self.weight.get(n, 0.0) for n in plain],
+                            dtype=torch.float64)
+        world.all_reduce_sum(sums)
+        out = {}
+        for i, n in enumerate(plain):
+            total, weight = sums[i].item(), sums[len(plain) + i].item()
+            out[n] = total / passes if self.kind[n] == "sum" else (total / weight if weight > 0 else 0.0)
+        for kind, reduce, none in (("max", world.all_reduce_max, -math.inf), ("min", world.all_reduce_min, math.inf)):
+            keys = [n for n in names if self.kind[n] == kind]
+            vals = reduce(torch.tensor([self.extreme.get(n, none) for n in keys], dtype=torch.float64)).tolist()
+            out.update({n: v if math.isfinite(v) else 0.0 for n, v in zip(keys, vals)})  # no data anywhere: 0
+        return {n: out[n] for n in names}
 
 
 def rollout_metrics(rollout, rewards: torch.Tensor, group_size: int, prompt_cut: list[bool]) -> dict:

@@ -50,6 +50,7 @@ from grpo.batch import (
 )
 from grpo.config import MAX_LOGP_GAP_16BIT_FACTOR, GRPOConfig
 from grpo.loss import aggregation_count, policy_loss
+from grpo.metrics import StepMetrics
 from reward.functions import score
 from rollout.base import RolloutBatch, RolloutError, SamplingConfig
 from runtime.logprobs import token_logprobs
@@ -231,7 +232,8 @@ def kl_sample(zero: list[bool], share: float, seed: int, step: int) -> list[bool
 
 def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, pad_id: int, cfg: GRPOConfig,
                    world: World, step: int = 0):
-    """num_iterations optimizer passes over the rollout batch, micro-batched; returns mean metrics."""
+    """num_iterations optimizer passes over the rollout batch, micro-batched -> (train metrics of the step, reduced
+    over micro-batches, passes and ranks as their names say: grpo.metrics.StepMetrics; perf metrics)."""
     lens = rollout.lengths()
     mbs = plan_micro_batches([len(prompts[i]) for i in rollout.prompt_index], lens, cfg.micro_batch_size,
                              cfg.micro_batch_order, cfg.micro_batch_tokens)
@@ -246,12 +248,14 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
     global_tokens = world.all_reduce_sum(n_tokens.clone()).item()
     n_mbs = max(1, sum(any(counted[i] for i in mb) for mb in mbs))  # the loss is a mean over these
     runs = [[i for i in mb if trained[i]] for mb in mbs]
-    n_run = sum(bool(r) for r in runs)
     limit = max_logp_gap(cfg)
     noisy = dropout_in_training(policy)  # then "old" needs its own forward without dropout
     old, ref = {}, {}
-    sums: dict[str, float] = {}
-    grid, real, gap = 0, 0, 0.0
+    stats = StepMetrics(cfg.loss.is_level)
+    # the share of the step's objective one micro-batch's loss is: global_token sums over micro-batches and
+    # ranks (the gradient is summed over ranks), the other aggregations average over both
+    loss_scale = 1.0 if cfg.loss.agg == "global_token" else 1.0 / (n_mbs * world.world_size)
+    grid, real, gap_sum, gap_tokens = 0, 0, 0.0, 0.0
     policy.train()
     for it in range(cfg.num_iterations):
         optimizer.zero_grad(set_to_none=True)
@@ -275,8 +279,9 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
                 if cfg.kl.beta > 0:
                     ref[j] = reference_logprobs(policy, ids, attn, P, cfg)
                 grid, real = grid + attn.numel(), real + int(attn.sum())
-                if limit is not None:  # the mean over micro-batches of train/rollout_logp_diff_mean
-                    gap += ((old[j] - roll).abs() * mask).sum().item() / max(mask.sum().item(), 1.0) / n_run
+                if limit is not None:  # this rank's train/rollout_logp_diff_mean: a mean over its tokens
+                    gap_sum += ((old[j] - roll).abs() * mask).sum().item()
+                    gap_tokens += mask.sum().item()
             full = [i for i in mbs[j] if counted[i]]
             loss, m = policy_loss(
                 logp, old[j], adv[idx].to(world.device), mask,
@@ -292,10 +297,9 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
                 loss = loss / n_mbs  # mean over micro-batches; ranks are averaged below
             loss.backward()
             m["entropy"] = (ent * mask).sum().item() / max(mask.sum().item(), 1.0)
-            for k, v in m.items():
-                sums[k] = sums.get(k, 0.0) + float(v) / (n_run * cfg.num_iterations)
+            stats.add_loss_metrics(m, loss_scale)
         if it == 0:
-            check_sync(gap, limit, cfg, world)
+            check_sync(gap_sum / max(gap_tokens, 1.0), limit, cfg, world)
         for p in params:  # nothing trained (every row skipped): a zero gradient, so AdamW still steps as usual
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -303,10 +307,12 @@ def train_on_batch(policy, optimizer, scheduler, params, prompts, rollout, adv, 
                                           sum_ranks=cfg.loss.agg == "global_token")
         optimizer.step()
         scheduler.step()
-        sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm / cfg.num_iterations
-    sums["skipped_seqs_frac"] = sum(c and not t for c, t in zip(counted, trained)) / max(1, len(lens))
+        stats.add("grad_norm", "mean", grad_norm)  # the same on every rank (after the reduction)
+    stats.add("skipped_seqs_frac", "mean", sum(c and not t for c, t in zip(counted, trained)) / max(1, len(lens)),
+              len(lens))
     if share > 0:
-        sums["kl_sampled_seqs_frac"] = sum(sampled) / max(1, len(lens))
+        stats.add("kl_sampled_seqs_frac", "mean", sum(sampled) / max(1, len(lens)), len(lens))
+    sums = stats.result(world, passes=cfg.num_iterations)
     perf = {"perf/pad_frac": 1.0 - real / grid if grid else 0.0}
     if cfg.loss.overlong == "filter":
         perf["rollout/overlong_filtered_frac"] = sum(not c for c in counted) / max(1, len(lens))

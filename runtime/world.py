@@ -38,6 +38,18 @@ class World:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t
 
+    def all_reduce_max(self, t: torch.Tensor) -> torch.Tensor:
+        """Elementwise max over ranks, in place; returns t (a no-op with one rank)."""
+        if self.distributed:
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return t
+
+    def all_reduce_min(self, t: torch.Tensor) -> torch.Tensor:
+        """Elementwise min over ranks, in place; returns t (a no-op with one rank)."""
+        if self.distributed:
+            dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return t
+
     def all_reduce_mean_(self, grads: list[torch.Tensor]) -> None:
         """Average a list of tensors over ranks in place (flattened into one collective)."""
         if not self.distributed or not grads:

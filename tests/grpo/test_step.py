@@ -125,8 +125,8 @@ def test_skip_zero_advantage_gives_the_full_gradient(policy, tiny_model_dir, agg
     assert m_full["skipped_seqs_frac"] == 0.0 and m_skip["skipped_seqs_frac"] == pytest.approx(2 / 6)
     assert_same_grads(full, skipped)
     print(f"\nskip {agg} mbs={mbs}: bit-identical gradient: {all(torch.equal(x, y) for x, y in zip(full, skipped))}")
-    if agg == "global_token":  # the logged loss is a mean over the micro-batches run: one 0-loss fewer at mbs 2
-        assert m_skip["loss"] == pytest.approx(m_full["loss"] * (1 if mbs == 4 else 3 / 2), rel=1e-5, abs=1e-7)
+    # the logged loss is the step's objective, which the skip leaves as it is (skipped rows' loss is exactly 0)
+    assert m_skip["loss"] == pytest.approx(m_full["loss"], rel=1e-5, abs=1e-7)
 
 
 def test_skip_is_off_with_kl_unless_asked(policy, tiny_model_dir):
@@ -369,3 +369,33 @@ def test_dropout_stays_out_of_old_reference_and_sync_check(tiny_model_dir, tmp_p
     assert m["rollout_logp_diff_mean"] < 1e-6 and m["rollout_logp_diff_max"] < 1e-5
     assert m["is_ratio_min"] > 1 - 1e-5 and m["is_ratio_max"] < 1 + 1e-5
     assert abs(m["ratio_max"] - 1) > 1e-3 or abs(m["ratio_min"] - 1) > 1e-3  # the training forward has dropout
+
+
+# ------------------------------------------------------------------ 7. logged metrics
+
+
+@pytest.mark.parametrize("is_level", ["token", "geometric"])
+def test_logged_metrics_do_not_depend_on_micro_batching(policy, tiny_model_dir, is_level):
+    """The same 8 completions in 1 micro-batch or 4, two passes (SGD moves the ratio off 1 in the second),
+    KL, dual clip and IS weights on: every train/* value is the same statistic of the step. Under a plain mean
+    over micro-batches the loss would be a quarter of the objective and the maxima means of maxima."""
+    prompts = PROMPTS + [[28, 29, 30, 31]]
+    rb = batch(completions=COMPLETIONS + [[32, 33, 34], [35]], index=(0, 0, 1, 1, 2, 2, 3, 3))
+    adv = torch.tensor([0.7, -0.7, 0.0, 0.0, 1.0, -1.0, -0.3, 0.3])
+    params = [p for p in policy.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in params]
+    runs = {}
+    for mbs in (8, 2):
+        cfg = config(tiny_model_dir, f"micro_batch_size={mbs}", "num_iterations=2", "kl.beta=0.1",
+                     "loss.dual_clip=3.0", f"loss.is_level={is_level}", "loss.agg=global_token")
+        runs[mbs], _ = train_on_batch(policy, torch.optim.SGD(params, lr=2.0), NoSchedule(), params, prompts, rb,
+                                      adv, 0, cfg, init_world("cpu"))
+        with torch.no_grad():
+            for p, p0 in zip(params, start):
+                p.copy_(p0)
+    one, four = runs[8], runs[2]
+    assert set(one) == set(four)
+    assert one["ratio_max"] > 1.01 and one["ratio_min"] < 0.99, "the second pass did not move the ratio"
+    assert one["num_tokens"] == sum(len(c) for c in rb.completion_ids) == 21  # tokens of a pass, not per micro-batch
+    for k in one:
+        assert four[k] == pytest.approx(one[k], rel=1e-5, abs=1e-6), k
