@@ -189,7 +189,7 @@ def test_merged_sync_rejects_a_merged_policy():
 
 
 def test_qlora_merge_dequantizes_and_stays_float32():
-    bnb = pytest.importorskip("bitsandbytes")
+    import bitsandbytes as bnb
     from bitsandbytes.nn import Params4bit
     from peft import LoraConfig, get_peft_model
 
