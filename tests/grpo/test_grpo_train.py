@@ -146,6 +146,26 @@ def test_grpo_learns_on_smollm2(tmp_path):
     assert last > first + 0.3, (first, last)
 
 
+@pytest.mark.slow
+def test_two_passes_per_batch_clip_on_smollm2(tmp_path):
+    """configs/smoke_grpo_cpu_mu2.yaml (num_iterations 2) on the real SmolLM2, on a smaller batch: the first
+    pass has ratio exactly 1 (dropout 0), so every clipped token counted is the second pass's; the loss stays
+    finite."""
+    import math
+
+    from grpo.train import main
+
+    main(["--config", str(ROOT / "configs" / "smoke_grpo_cpu_mu2.yaml"), f"out_dir={tmp_path}", "steps=2",
+          "prompts_per_step=2", "group_size=4", "sampling.max_tokens=16", "data.eval=null"])
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert len(rows) == 2
+    for r in rows:
+        assert math.isfinite(r["train/loss"]) and math.isfinite(r["train/grad_norm"])
+        assert r["train/clip_frac_low"] + r["train/clip_frac_high"] > 0, r
+        assert r["train/ratio_max"] > 1.28 or r["train/ratio_min"] < 0.8
+        assert "train/dual_clip_frac" in r
+
+
 # ---------------- loop options (post-sync check, dynamic sampling, overlong, prefill), end to end
 
 
