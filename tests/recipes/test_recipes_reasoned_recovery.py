@@ -199,3 +199,20 @@ def test_judge_adds_the_judge_term_and_url():
     assert [t.name for t in cfg.reward.terms] == ["format", "conciseness", "refusal", "judge_safety"]
     assert cfg.reward.judge_url == "http://127.0.0.1:8000/v1"
     assert cfg.reward.terms[1].options == {"budget_tokens": 80, "per_token": 0.02, "max_penalty": 0.5}
+
+
+@pytest.mark.slow
+def test_quick_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path):
+    """--quick on the tiny random model, one seed, no attack: every stage runs as its process and the summary
+    has the four arms (the rates of a random model mean nothing; the plumbing is what is checked)."""
+    rr.main(["--model", tiny_model_dir, "--out", str(tmp_path / "rr"), "--quick", "--seeds", "0", "--backend", "hf",
+             "--attack-steps", ""])
+    s = json.loads((tmp_path / "rr" / "summary.json").read_text())
+    for arm in rr.ARMS:
+        assert {"asr", "asr_plain", "asr_wrapped", "utility", "format_rate", "over_refusal", "prefill_asr_k10"} <= set(s[arm])
+        assert s[arm]["asr_n"] == 6 and s[arm]["utility_n"] == 3 and s[arm]["over_refusal_n"] == 2
+    meta = json.loads((tmp_path / "rr" / "grpo_only" / "seed_0" / "adapter" / "safety_grpo.json").read_text())
+    assert meta["config"]["policy"]["init_adapter"] is None and meta["system_prompt"] == rr.SYSTEM_PROMPT
+    sft_grpo = json.loads((tmp_path / "rr" / "sft_grpo" / "seed_0" / "adapter" / "safety_grpo.json").read_text())
+    assert sft_grpo["config"]["kl"]["reference"] == "sft"
+    assert (tmp_path / "rr" / "report.md").read_text().count("| grpo_only |") == 2
