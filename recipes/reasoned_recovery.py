@@ -44,7 +44,8 @@ counts pooled over seeds (sampling within each seed only, not the spread between
 
 Writes OUT/data/, eval_rows.jsonl, sft_pairs.jsonl, sft/, sft_grpo/seed_S/, grpo_only/seed_S/, eval/<arm>[/seed_S]/,
 attack/<arm>[/seed_S]/, summary.json, report.md (the table beside the seed paper's numbers) and
-asr_vs_utility.png. A stage whose output exists is not run again, so an interrupted run continues.
+asr_vs_utility.png. A stage whose output exists is not run again, so an interrupted run continues (after a
+change of settings, use a new --out).
 `--quick` shrinks every stage (a few steps, a few rows, short generations) for a smoke test.
 """
 
