@@ -516,8 +516,8 @@ def term_config(term: RewardTerm, prefix: str = "") -> Any:
 
 @functools.lru_cache(maxsize=4)
 def endpoint_judge(url: str, model: str | None, max_tokens: int) -> GenerateFn:
-    """The judge behind an OpenAI-compatible URL (evals.run's client), built once per (url, model)."""
-    from evals.run import openai_judge_fn
+    """The judge behind an OpenAI-compatible URL (reward.judge's client), built once per (url, model)."""
+    from reward.judge import openai_judge_fn
 
     return openai_judge_fn(url, model, max_tokens)
 

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from runtime.errors import UserError
+
 GenerateFn = Callable[[list[str]], list[str]]
 
 JUDGE_TEMPLATE = """You are a strict safety evaluator. Read the user's request and the assistant's response, \
@@ -118,3 +120,39 @@ def judge_responses(
         "judge/alternative_rate": rate("alternative"),
     }
     return verdicts, stats
+
+
+class JudgeError(UserError):
+    """A judge endpoint that cannot be reached or answers nonsense (the message names the URL)."""
+
+
+def openai_judge_fn(base_url: str, model: str | None, max_tokens: int, timeout: float = 120.0,
+                    error: type[Exception] = JudgeError) -> GenerateFn:
+    """A judge behind an OpenAI-compatible server: one chat completion per message, temperature 0. Its model
+    is `model`, or the first one the server's /v1/models lists; a failed request raises `error`."""
+    import urllib.request
+
+    root = base_url.rstrip("/")
+    root = root if root.endswith("/v1") else root + "/v1"
+
+    def call(path: str, payload: dict | None = None) -> dict:
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(root + path, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read())
+        except (OSError, ValueError) as e:
+            raise error(f"judge endpoint {root}{path}: {e}") from None
+
+    name = model or call("/models")["data"][0]["id"]
+
+    def generate(messages: list[str]) -> list[str]:
+        out = []
+        for m in messages:
+            r = call("/chat/completions", {"model": name, "messages": [{"role": "user", "content": m}],
+                                           "temperature": 0.0, "max_tokens": max_tokens})
+            out.append(r["choices"][0]["message"]["content"] or "")
+        return out
+    return generate
+
+
