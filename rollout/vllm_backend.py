@@ -156,14 +156,27 @@ class VLLMBackend:
         return self._sync_adapter(policy)
 
     def _sync_merged(self, policy) -> dict:
+        """Stream the merged tensors into the engine one at a time (merging and loading interleave)."""
         t0 = time.perf_counter()
-        weights = merged_lora_weights(policy, dtype=self.dtype)
-        t1 = time.perf_counter()
-        push_weights_vllm(self.llm, weights)
-        t2 = time.perf_counter()
+        stats = {"sync_merge_s": 0.0, "sync_tensors": 0, "sync_mib": 0.0}
+
+        def counted():
+            it = merged_lora_weights(policy, dtype=self.dtype)
+            while True:
+                t = time.perf_counter()
+                item = next(it, None)
+                stats["sync_merge_s"] += time.perf_counter() - t
+                if item is None:
+                    return
+                stats["sync_tensors"] += 1
+                stats["sync_mib"] += item[1].numel() * item[1].element_size() / 2**20
+                yield item
+                del item
+
+        push_weights_vllm(self.llm, counted())
         self._syncs += 1
-        return {"sync_s": t2 - t0, "sync_merge_s": t1 - t0, "sync_push_s": t2 - t1, "sync_tensors": len(weights),
-                "sync_mib": sum(w.numel() * w.element_size() for _, w in weights) / 2**20}
+        total = time.perf_counter() - t0
+        return {"sync_s": total, **stats, "sync_push_s": total - stats["sync_merge_s"]}
 
     def _sync_adapter(self, policy) -> dict:
         from vllm.lora.request import LoRARequest

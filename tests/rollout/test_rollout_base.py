@@ -181,6 +181,28 @@ def test_fused_groups_are_complete():
     assert ("gate_proj", "up_proj") in FUSED_GROUPS
 
 
+def test_merged_weights_stream_one_tensor_at_a_time():
+    """A generator: each merged tensor is computed when asked for, and once the consumer drops it nothing keeps
+    it alive (a list would hold the whole model's merged weights until the sync ends). The values are those of
+    W + scaling * B @ A at the time each is taken, a fresh tensor, never a view of the policy's weights; and
+    grad mode is untouched while the generator is suspended."""
+    import inspect
+    import weakref
+
+    policy = _tiny_policy(["q_proj", "v_proj"])
+    it = merged_lora_weights(policy)
+    assert inspect.isgenerator(it)
+    name, w = next(it)
+    assert name == "model.layers.0.self_attn.q_proj.weight" and not w.requires_grad
+    assert torch.is_grad_enabled()  # no_grad covers the generator's own steps only
+    q = policy.base_model.model.model.layers[0].self_attn.q_proj
+    assert w.data_ptr() != q.base_layer.weight.data_ptr()
+    gone = weakref.ref(w)
+    del w
+    assert gone() is None, "the generator still references the tensor it yielded"
+    assert len(list(it)) == 2 * 3 - 1  # the rest: q, k (fused with q and v), v of 2 layers
+
+
 def test_merged_sync_rejects_a_merged_policy():
     policy = _tiny_policy(["q_proj"])
     policy.merge_adapter()

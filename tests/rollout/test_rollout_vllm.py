@@ -88,3 +88,39 @@ def test_vllm_auto_kv_cache_holds_one_batch(tokenizer, chat_prompts):
         assert len(batch) == 6 and all(0 < n <= 32 for n in batch.lengths())
     finally:
         backend.close()
+
+
+def test_vllm_bf16_merged_sync_within_the_16bit_gap(tokenizer, chat_prompts, diffs_fn, lora_b_randomizer):
+    """bfloat16 trainer and engine, merged sync (streamed): after the sync the engine's log-probs match the
+    trainer's within the post-sync limit the trainer enforces at 16 bits (rollout.max_logp_gap x
+    MAX_LOGP_GAP_16BIT_FACTOR = 0.1 mean) and within twice the bf16 floor (the gap between the same base weights
+    in the engine and the trainer: ~0.046 mean here, from bf16 rounding and different kernels), so merging
+    W + BA before rounding to bf16 adds little; before the sync the gap is far outside the limit, so the
+    post-sync check tells the two apart. Measured: floor 0.046, after 0.058-0.064, before 0.45-0.66."""
+    from grpo.config import GRPOConfig
+    from grpo.step import max_logp_gap
+    from runtime.config import load_config
+    from runtime.models import LoraConfig, ModelConfig, load_policy
+
+    limit = max_logp_gap(load_config(GRPOConfig, overrides=["model.dtype=bfloat16", "rollout.backend=vllm"]))
+    assert limit == pytest.approx(0.1)
+    torch.manual_seed(0)
+    policy, _ = load_policy(ModelConfig(name="smollm2-135m", dtype="bfloat16"), LoraConfig(r=8, alpha=16))
+    lora_b_randomizer(policy, seed=1, std=0.1)
+    cfg = RolloutConfig(backend="vllm", sync="merged", kv_cache_gib=0.5, max_model_len=256)
+    backend = make_backend(cfg, model_name="smollm2-135m", tokenizer=tokenizer, policy=policy, dtype="bfloat16")
+    try:
+        pad = tokenizer.pad_token_id
+        base = backend.generate(chat_prompts, 4, SAMPLING)  # the engine still holds the base weights
+        with policy.disable_adapter():
+            floor = diffs_fn(policy, chat_prompts, base, pad)
+        before = diffs_fn(policy, chat_prompts, base, pad)
+        info = backend.update_weights(policy)
+        assert info["sync_tensors"] == 30 * 7 and info["sync_mib"] > 0
+        after = diffs_fn(policy, chat_prompts, backend.generate(chat_prompts, 4, SAMPLING), pad)
+    finally:
+        backend.close()
+    print(f"\nbf16 merged: floor {floor.mean():.3e}; before sync {before.mean():.3e}; after {after.mean():.3e} "
+          f"(max {after.max():.3e})")
+    assert before.mean() > 2 * limit, "the adapter does not move the model past the 16-bit limit: the test shows nothing"
+    assert after.mean() < limit and after.mean() < 2 * floor.mean(), (after.mean(), floor.mean(), limit)
