@@ -32,6 +32,18 @@ def leaked_probe_rows(probe_texts: Sequence[str], train_texts: Sequence[str], pa
     return sum(text_hash(t) in trained for t in probe_texts)
 
 
+def finished_strength(tdir: Path, edir: Path, steps: int, adapter: Path, seed: int) -> bool:
+    """Whether an earlier run of this experiment already attacked `adapter` with `steps` steps and `seed` and
+    evaluated the result after training it (a re-run, e.g. with more strengths, then skips that strength)."""
+    meta_file, metrics = tdir / "adapter" / "safety_grpo.json", edir / "metrics.json"
+    if not (meta_file.is_file() and metrics.is_file()) or metrics.stat().st_mtime < meta_file.stat().st_mtime:
+        return False
+    cfg = _read_json(meta_file).get("config", {})
+    init = (cfg.get("policy") or {}).get("init_adapter")
+    return (cfg.get("max_steps") == steps and cfg.get("seed") == seed and init is not None
+            and Path(init).resolve() == Path(adapter).resolve())
+
+
 def _read_json(path: Path) -> dict:
     """A JSON file written by an earlier stage, {} when that stage did not write it."""
     return read_json(path) if path.is_file() else {}
@@ -139,6 +151,11 @@ def run_attack_experiment(
     names, post_dirs = ["grpo"], []
     for s in [s for s in strengths if s > 0]:
         tdir, edir = out / f"steps_{s}", out / f"eval_{s}"
+        if finished_strength(tdir, edir, s, adapter, seed):
+            print(f"=== attack/{s} steps: reusing {tdir} and {edir} (same adapter, steps and seed)", flush=True)
+            names.append(f"attack_{s}")
+            post_dirs.append(edir)
+            continue
         stage(f"train_{s}", [python, "sft/train.py", "--config", str(config), f"max_steps={s}",
                                     f"out_dir={tdir}", f"policy.init_adapter={adapter}", f"data.train={pairs_file}",
                                     # the attacked adapter owns its rank, alpha and targets, whatever the config says

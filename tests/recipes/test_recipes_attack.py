@@ -282,3 +282,26 @@ def test_reasoned_refusals_fit_the_sft_completion_budget(tokenizer):
     for r in _rows(REASONED):
         ex = format_example(tokenizer, r["prompt"], r["completion"], max_completion_tokens=128)
         assert not ex.truncated, r["prompt"]  # the closing </SOLUTION> survives SFT's default budget
+
+
+def test_finished_strength_reuses_only_the_same_adapter_steps_and_seed(tmp_path):
+    import json
+    import os
+
+    from recipes.attack import finished_strength
+
+    adapter = tmp_path / "grpo" / "adapter"
+    adapter.mkdir(parents=True)
+    tdir, edir = tmp_path / "steps_8", tmp_path / "eval_8"
+    (tdir / "adapter").mkdir(parents=True)
+    edir.mkdir()
+    meta = {"config": {"max_steps": 8, "seed": 0, "policy": {"init_adapter": str(adapter)}}}
+    (tdir / "adapter" / "safety_grpo.json").write_text(json.dumps(meta))
+    assert not finished_strength(tdir, edir, 8, adapter, 0)  # trained, never evaluated
+    (edir / "metrics.json").write_text("{}")
+    assert finished_strength(tdir, edir, 8, adapter, 0)
+    assert not finished_strength(tdir, edir, 16, adapter, 0)  # other strength
+    assert not finished_strength(tdir, edir, 8, adapter, 1)  # other seed
+    assert not finished_strength(tdir, edir, 8, tmp_path / "other", 0)  # other attacked adapter
+    os.utime(edir / "metrics.json", (1, 1))  # an eval older than the adapter it should have evaluated
+    assert not finished_strength(tdir, edir, 8, adapter, 0)
