@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/scaling", help="output dir")
     ap.add_argument("--seeds", default="0", help="GRPO seeds, comma-separated (the data split and SFT stay "
                     "seed 0's; every model runs seed 0 first)")
+    ap.add_argument("--attack-steps", default=None,
+                    help="LoRA-attack strengths for every model, replacing the configs' attack_steps (e.g. 8,16)")
     ap.add_argument("--config-dir", default=str(ROOT / "configs" / "scaling"),
                     help="where <model>.yaml per-model settings live")
     args = ap.parse_args(argv)
@@ -233,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = sorted({int(s) for s in args.seeds.split(",") if s.strip()} | {0})
     for seed in seeds:  # seed 0 of every model first: the ladder is complete before any spread is
         for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-            entries.append(run_model(model, out, model_settings(Path(model).name, Path(args.config_dir)), seed))
+            settings = model_settings(Path(model).name, Path(args.config_dir))
+            if args.attack_steps is not None:
+                settings["attack_steps"] = args.attack_steps
+            entries.append(run_model(model, out, settings, seed))
             write_json(summary_path, {"entries": entries, "by_model": spread(entries)})  # kept if a later one fails
     write_text(out / "report.md", report(entries, out / "report.md"))
     print(f"wrote {summary_path} and {out / 'report.md'}")
