@@ -104,7 +104,9 @@ def run_model(model: str, out: Path, settings: dict, seed: int) -> dict:
         demo_main(["--model", model, "--out", str(run),
                    "--eval-malicious", str(settings["eval_malicious"]), "--eval-benign", str(settings["eval_benign"]),
                    "--prefill-tokens", settings["prefill_tokens"], "--attack-steps", "",
-                   *(["--reuse-sft", str(first)] if seed else ["--sft-overrides", *sft_over]),
+                   # another seed, or seed 0 resumed after a later stage failed: the SFT adapter is kept
+                   *(["--reuse-sft", str(first)] if seed or (first / "sft" / "adapter" / "adapter_config.json").is_file()
+                     else ["--sft-overrides", *sft_over]),
                    "--grpo-overrides", *grpo_over])
     summary = read_json(run / "summary.json")
     steps = [0, *(int(s) for s in settings["attack_steps"].split(",") if s.strip())]
