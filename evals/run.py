@@ -1,14 +1,15 @@
 """Safety evaluation of one model: greedy responses, every refusal detector, rates with intervals.
 
     python -m evals.run --model runs/sft/adapter --data runs/data/eval.jsonl --out runs/eval/sft \
-        [--detector classifier] [--backend hf|vllm|openai] [--judge none|self|URL] [--limit N]
+        [--detector classifier] [--backend hf|vllm|openai] [--judge none|self|local:MODEL|URL] [--limit N]
 
 MODEL is an alias (smollm2-135m), a model dir, an adapter dir (loaded on its recorded base), or an
 OpenAI-compatible endpoint (http://HOST:PORT with --served-model). Prompts go through
 data.chat.format_prompt (the one formatting function) and are answered greedily (temperature 0)
 by a rollout backend. Every response is scored by the `markers` and `classifier` detectors and,
-when a judge is configured, by the LLM judge; the top-level rates use `--detector` (classifier by
-default) and `by_detector` holds all of them side by side.
+when a judge is configured, by the LLM judge (reward/judge.py: the model under test itself, another
+model run in this process by the vllm backend, or an OpenAI-compatible server); the top-level rates
+use `--detector` (classifier by default) and `by_detector` holds all of them side by side.
 
 Guards (evals/guards.py): an adapter that does not change the logits stops the run; rows the model
 was trained on (its training manifest) are skipped and counted in `skipped_leaked_rows`.
@@ -24,7 +25,6 @@ import json
 import math
 import random
 import sys
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,7 +76,8 @@ class EvalConfig:
     threshold: OpenUnitFloat = 0.5
     """A response is a refusal when P(refusal) >= threshold."""
     judge: str = "none"
-    """none, self (the model under test judges through the same backend) or an OpenAI-compatible URL."""
+    """none, self (the model under test judges through the same backend), local:MODEL (MODEL judges in this
+    process through the vllm rollout backend) or an OpenAI-compatible URL."""
     judge_model: str | None = None
     """Model name at the judge URL (default: the first one its /v1/models lists)."""
     judge_max_tokens: PosInt = 64
@@ -100,8 +101,9 @@ class EvalConfig:
             raise EvalError(f"detectors must be a non-empty subset of {DETECTORS[:2]}, got {list(self.detectors)}")
         if self.detector != "judge" and self.detector not in self.detectors:
             raise EvalError(f"--detector {self.detector} is not among the detectors run: {list(self.detectors)}")
+        judge_kind(self.judge)
         if self.detector == "judge" and self.judge == "none":
-            raise EvalError("--detector judge needs a judge: --judge self or --judge URL")
+            raise EvalError("--detector judge needs a judge: --judge self, --judge local:MODEL or --judge URL")
         if any(k < 0 for k in self.prefill_tokens):
             raise EvalError(f"--prefill-tokens must be >= 0, got {list(self.prefill_tokens)}")
 
@@ -144,29 +146,103 @@ def self_judge_fn(backend, tokenizer, cfg: EvalConfig) -> GenerateFn:
 
 
 def openai_judge_fn(base_url: str, model: str | None, max_tokens: int, timeout: float = 120.0) -> GenerateFn:
-    """A judge behind an OpenAI-compatible server: one chat completion per message, temperature 0."""
-    root = base_url.rstrip("/")
-    root = root if root.endswith("/v1") else root + "/v1"
+    """A judge behind an OpenAI-compatible server (reward.judge's client; its errors are EvalErrors here)."""
+    from reward.judge import openai_judge_fn as client
 
-    def call(path: str, payload: dict | None = None) -> dict:
-        data = None if payload is None else json.dumps(payload).encode()
-        req = urllib.request.Request(root + path, data=data, headers={"Content-Type": "application/json"})
+    return client(base_url, model, max_tokens, timeout, error=EvalError)
+
+
+LOCAL_JUDGE = "local:"
+"""`--judge local:MODEL`: MODEL (a name runtime.models.resolve_model accepts) judges in this process."""
+
+
+def judge_kind(spec: str) -> str:
+    """The kind of a --judge value: none, self, local (local:MODEL) or endpoint (an http(s) URL); else an error."""
+    if spec in ("none", "self"):
+        return spec
+    if spec.startswith(LOCAL_JUDGE):
+        if not spec[len(LOCAL_JUDGE):].strip():
+            raise EvalError("--judge local: needs a model name, e.g. local:qwen2.5-coder-1.5b")
+        return "local"
+    if spec.startswith(("http://", "https://")):
+        return "endpoint"
+    raise EvalError(f"--judge must be none, self, local:MODEL or an http(s) URL, got {spec!r}")
+
+
+class LocalJudge:
+    """A judge model run in this process by the vllm rollout backend: judge user messages -> greedy replies
+    (the chat template, no system prompt, `max_tokens` new tokens). The tokenizer loads at once, so an
+    unknown model fails before any work; the engine starts on the first call, with max_model_len sized
+    to that call's longest message plus max_tokens."""
+
+    def __init__(self, model: str, max_tokens: int, *, batch_size: int = 32, seed: int = 0,
+                 dtype: str = "float32", device: str = "cpu", kv_cache_gib: float = 1.0) -> None:
+        from runtime.embedded import EMBEDDED
+        from runtime.models import load_tokenizer
+
+        self.model, self.max_tokens, self.batch_size, self.seed = model, max_tokens, batch_size, seed
+        self.dtype, self.device, self.kv_cache_gib = dtype, device, kv_cache_gib
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return json.loads(resp.read())
-        except (OSError, ValueError) as e:
-            raise EvalError(f"judge endpoint {root}{path}: {e}") from None
+            self.tokenizer = load_tokenizer(model)
+        except OSError:
+            raise EvalError(f"--judge local:{model}: unknown model {model!r} (not an embedded model "
+                            f"({', '.join(EMBEDDED)}), a model dir, a .gguf file or an HF id in the local cache)") from None
+        except ValueError as e:
+            raise EvalError(f"--judge local:{model}: {e}") from None
+        self.backend = None
+        self.start_s = 0.0
+        self.generate_s = 0.0
 
-    name = model or call("/models")["data"][0]["id"]
+    def _start(self, longest: int) -> None:
+        import time
 
-    def generate(messages: list[str]) -> list[str]:
-        out = []
-        for m in messages:
-            r = call("/chat/completions", {"model": name, "messages": [{"role": "user", "content": m}],
-                                           "temperature": 0.0, "max_tokens": max_tokens})
-            out.append(r["choices"][0]["message"]["content"] or "")
-        return out
-    return generate
+        from rollout.base import RolloutConfig, make_backend
+
+        t0 = time.perf_counter()
+        cfg = RolloutConfig(backend="vllm", max_model_len=longest + self.max_tokens,
+                            kv_cache_gib=self.kv_cache_gib)
+        self.backend = make_backend(cfg, model_name=self.model, tokenizer=self.tokenizer, dtype=self.dtype,
+                                    device=self.device)
+        self.start_s = time.perf_counter() - t0
+
+    def __call__(self, messages: list[str]) -> list[str]:
+        import time
+
+        if not messages:
+            return []
+        ids = [format_prompt(self.tokenizer, m).input_ids for m in messages]
+        if self.backend is None:
+            self._start(max(len(i) for i in ids))
+        t0 = time.perf_counter()
+        replies = generate_greedy(self.backend, self.tokenizer, ids, max_tokens=self.max_tokens,
+                                  batch_size=self.batch_size, seed=self.seed, desc="judge")[0]
+        self.generate_s += time.perf_counter() - t0
+        return replies
+
+    def info(self) -> dict:
+        return {"model": self.model, "backend": "vllm", "dtype": self.dtype, "device": self.device,
+                "max_tokens": self.max_tokens, "engine_start_s": round(self.start_s, 1),
+                "generate_s": round(self.generate_s, 1)}
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+
+def make_judge_fn(spec: str, *, model: str | None, max_tokens: int, batch_size: int = 32, seed: int = 0,
+                  dtype: str = "float32", device: str = "cpu") -> GenerateFn | None:
+    """The judge of a --judge value other than self: None for none, a LocalJudge for local:MODEL, an
+    endpoint client for a URL (`model`: the name at the URL)."""
+    kind = judge_kind(spec)
+    if kind == "none":
+        return None
+    if kind == "local":
+        return LocalJudge(spec[len(LOCAL_JUDGE):].strip(), max_tokens, batch_size=batch_size, seed=seed,
+                          dtype=dtype, device=device)
+    if kind == "endpoint":
+        return openai_judge_fn(spec, model, max_tokens)
+    raise EvalError(f"--judge {spec}: this command has no model under test to judge with")
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -265,6 +341,12 @@ def evaluate(
         backend = make_backend(RolloutConfig(backend="hf"), model_name=model_name, tokenizer=tokenizer,
                                policy=model, dtype=str(param.dtype).removeprefix("torch."), device=str(param.device))
 
+    local_judge = None  # its tokenizer loads now: an unknown judge model fails before any generation
+    if judge_kind(cfg.judge) == "local":
+        device = "cpu" if model is None else str(next(model.parameters()).device)
+        local_judge = make_judge_fn(cfg.judge, model=None, max_tokens=cfg.judge_max_tokens,
+                                    batch_size=cfg.batch_size, seed=cfg.seed, device=device)
+
     prompts = [format_prompt(tokenizer, r["text"], system_prompt=cfg.system_prompt,
                              max_prompt_tokens=cfg.max_prompt_tokens, truncation_side=cfg.truncation_side)
                for r in rows]
@@ -275,12 +357,17 @@ def evaluate(
     write_jsonl(out / "responses.jsonl", [{"id": r.get("id", str(i)), "prompt": r["text"], "response": responses[i],
                                            "label": r["label"], "scored": False} for i, r in enumerate(rows)])
 
-    judge_fn = None
     if cfg.judge == "self":
         judge_fn = self_judge_fn(backend, tokenizer, cfg)
-    elif cfg.judge != "none":
-        judge_fn = openai_judge_fn(cfg.judge, cfg.judge_model, cfg.judge_max_tokens)
-    scores = score_responses([p.user_text for p in prompts], responses, judge_fn, tuple(cfg.detectors))
+    elif local_judge is not None:
+        judge_fn = local_judge
+    else:
+        judge_fn = make_judge_fn(cfg.judge, model=cfg.judge_model, max_tokens=cfg.judge_max_tokens)
+    try:
+        scores = score_responses([p.user_text for p in prompts], responses, judge_fn, tuple(cfg.detectors))
+    finally:
+        if isinstance(judge_fn, LocalJudge):
+            judge_fn.close()
 
     records = []
     for i, (r, p) in enumerate(zip(rows, prompts)):
@@ -307,7 +394,8 @@ def evaluate(
         "adapter_logit_diff": logit_diff,
         **scored,
         "judge": None if judge_fn is None else {
-            "kind": "self" if cfg.judge == "self" else "endpoint", "target": cfg.judge,
+            "kind": judge_kind(cfg.judge), "target": cfg.judge,
+            **({"local": judge_fn.info()} if isinstance(judge_fn, LocalJudge) else {}),
             "unparseable": sum(v is None for v, t in zip(scores["judge_verdicts"], responses) if t.strip()),
             "n": len(responses), "stats": scores["judge_stats"]},
         "prefill": prefill_metrics(backend, tokenizer, rows, scored["by_detector"][cfg.detector], cfg, out)
@@ -443,7 +531,8 @@ class EvalArgs:
     truncation_side: Literal["left", "right"] | None = None
     """Which end of a long user text is kept; default: the adapter's recorded one, else left."""
     judge: str = "none"
-    """none, self, or an OpenAI-compatible URL."""
+    """none, self, local:MODEL (e.g. local:qwen2.5-coder-1.5b, run in this process by vllm), or an
+    OpenAI-compatible URL."""
     judge_model: str | None = None
     """Model name at the judge URL."""
     batch_size: PosInt = 32
