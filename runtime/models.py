@@ -355,11 +355,15 @@ def load_for_inference(name_or_adapter: str, dtype: str = "float32", device="cpu
 # ----------------------------------------------------------------------------- model facts
 
 
+_SYSTEM_ROLE: dict[str, bool] = {}
+"""Chat template -> whether it renders a system message (probed once per template)."""
+
+
 def system_role_supported(tokenizer) -> bool:
     """Whether the chat template renders a system message (some raise on one, some drop it silently)."""
-    cached = getattr(tokenizer, "_safety_grpo_system_role", None)
-    if cached is not None:
-        return cached
+    template = tokenizer.chat_template or ""
+    if template in _SYSTEM_ROLE:
+        return _SYSTEM_ROLE[template]
     marker = "SYSTEM-ROLE-PROBE-7f3a"
     try:
         text = tokenizer.apply_chat_template(
@@ -368,7 +372,7 @@ def system_role_supported(tokenizer) -> bool:
         ok = marker in text
     except Exception:  # noqa: BLE001 (jinja's TemplateError and friends: the template refuses the role)
         ok = False
-    tokenizer._safety_grpo_system_role = ok
+    _SYSTEM_ROLE[template] = ok
     return ok
 
 

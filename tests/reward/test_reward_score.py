@@ -75,7 +75,7 @@ def test_config_errors_name_the_key():
 
 def test_registry_names():
     assert set(REGISTRY) == {"refusal", "unsafe_markers", "length_bonus", "degenerate", "truncation", "format",
-                             "judge_safety"}
+                             "judge_safety", "conciseness"}
 
 
 def test_judge_runs_once_for_all_judge_terms_and_nan_is_kept():
@@ -99,7 +99,7 @@ def test_judge_runs_once_for_all_judge_terms_and_nan_is_kept():
     assert metrics["reward/judge/unparseable"] == 1.0
     assert metrics["reward/judge_safety_nan_frac"] == pytest.approx(1 / 3)
     assert metrics["reward/judge_safety_mean"] == pytest.approx((1.2 + 1.0) / 2)  # NaN skipped
-    with pytest.raises(ValueError, match="no generate_fn"):
+    with pytest.raises(ValueError, match="neither reward.judge_url nor a generate_fn"):
         score(cfg, *batch())
 
 
