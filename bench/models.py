@@ -14,7 +14,6 @@ process's peak RSS in GiB. A fresh LoRA (no SFT adapter), KL off, so only the mo
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,21 +22,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from recipes.scaling import grpo_cost  # noqa: E402
+
 
 def run_one(model: str, steps: int, out: Path) -> dict:
+    """`steps` GRPO steps of the demo config on `model` into out (= <dir>/grpo); the cost figures."""
     cmd = [sys.executable, str(ROOT / "grpo" / "train.py"), "--config", str(ROOT / "configs" / "demo_grpo.yaml"),
            f"out_dir={out}", f"model.name={model}", f"steps={steps}", "policy.init_adapter=null", "kl.beta=0",
            "eval_every=0", "data.eval=null", "log.wandb=false",
            f"data.train={ROOT / 'configs' / 'data' / 'smoke_train.jsonl'}", "data.malicious_fraction=0.5",
            "data.prefill_fraction=0"]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "perf/step_s" in r]
-    timed = rows[1:] or rows
-    mean = lambda k: sum(r[k] for r in timed) / len(timed)  # noqa: E731
-    return {"s_per_step": mean("perf/step_s"), "tokens_per_s": mean("perf/tokens_per_s"),
-            "gen_tokens_per_s": mean("perf/gen_tokens_per_s"), "train_s": mean("perf/train_s"),
-            "peak_rss_gib": max(r["perf/peak_rss_gib"] for r in rows)}
+    return grpo_cost(out.parent, skip_first=True)
 
 
 def main() -> None:

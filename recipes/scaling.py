@@ -25,6 +25,7 @@ import yaml
 from evals.metrics import RATE_NAMES
 from recipes.stages import ROOT, fail
 from runtime.io import read_json, read_jsonl, write_json, write_jsonl, write_text
+from runtime.metrics import read_metrics
 
 SETTING_KEYS = {"sft_overrides": list, "grpo_overrides": list, "eval_malicious": int, "eval_benign": int,
                 "prefill_tokens": str, "attack_steps": str, "retain_prompts": int, "note": str}
@@ -66,21 +67,18 @@ def retain_set(model: str, out: Path, n_prompts: int) -> Path:
     return path
 
 
-def grpo_cost(run: Path) -> dict:
-    """Mean GRPO step time, tokens/s and the peak RSS from the run's metrics.jsonl."""
-    rows = [r for _, r in ((None, r) for r in _jsonl(run / "grpo" / "metrics.jsonl")) if "perf/step_s" in r]
+def grpo_cost(run: Path, skip_first: bool = False) -> dict:
+    """Mean GRPO step time and tokens/s, and the peak RSS, from the run's metrics.jsonl (skip_first: leave the
+    first step, with the engine's warm-up, out of the means)."""
+    log = run / "grpo" / "metrics.jsonl"
+    rows = [r for r in read_metrics(log) if "perf/step_s" in r] if log.is_file() else []
     if not rows:
         return {}
-    mean = lambda k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+    timed = rows[1:] if skip_first and len(rows) > 1 else rows
+    mean = lambda k: sum(r[k] for r in timed) / len(timed)  # noqa: E731
     return {"steps": len(rows), "s_per_step": mean("perf/step_s"), "tokens_per_s": mean("perf/tokens_per_s"),
-            "gen_tokens_per_s": mean("perf/gen_tokens_per_s"),
+            "gen_tokens_per_s": mean("perf/gen_tokens_per_s"), "train_s": mean("perf/train_s"),
             "peak_rss_gib": max(r["perf/peak_rss_gib"] for r in rows)}
-
-
-def _jsonl(path: Path) -> list[dict]:
-    from runtime.io import iter_jsonl
-
-    return [o for _, o in iter_jsonl(path) if isinstance(o, dict)] if path.is_file() else []
 
 
 def run_model(model: str, out: Path, settings: dict, seed: int) -> dict:
@@ -98,15 +96,15 @@ def run_model(model: str, out: Path, settings: dict, seed: int) -> dict:
     if model != DEFAULT_MODEL and not any(o.startswith("data.retain=") for o in sft_over):
         sft_over.append(f"data.retain={retain_set(model, first, settings['retain_prompts'])}")
     grpo_over = [*settings["grpo_overrides"], *([f"seed={seed}"] if seed else [])]
-    if seed and not (first / "sft" / "adapter" / "adapter_config.json").is_file():
+    has_sft = (first / "sft" / "adapter" / "adapter_config.json").is_file()
+    if seed and not has_sft:
         fail(f"seed {seed} of {model} reuses {first}'s SFT adapter: run seed 0 first")
     if not (run / "summary.json").is_file():
         demo_main(["--model", model, "--out", str(run),
                    "--eval-malicious", str(settings["eval_malicious"]), "--eval-benign", str(settings["eval_benign"]),
                    "--prefill-tokens", settings["prefill_tokens"], "--attack-steps", "",
                    # another seed, or seed 0 resumed after a later stage failed: the SFT adapter is kept
-                   *(["--reuse-sft", str(first)] if seed or (first / "sft" / "adapter" / "adapter_config.json").is_file()
-                     else ["--sft-overrides", *sft_over]),
+                   *(["--reuse-sft", str(first)] if has_sft else ["--sft-overrides", *sft_over]),
                    "--grpo-overrides", *grpo_over])
     summary = read_json(run / "summary.json")
     steps = [0, *(int(s) for s in settings["attack_steps"].split(",") if s.strip())]
