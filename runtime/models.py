@@ -378,10 +378,7 @@ def system_role_supported(tokenizer) -> bool:
 
 def lora_targets(model) -> list[str]:
     """The distinct names of the linear layers "all-linear" adapts (every nn.Linear but the LM head)."""
-    head = model.get_output_embeddings()
-    names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules()
-             if isinstance(m, torch.nn.Linear) and m is not head}
-    return sorted(names)
+    return sorted({name.rsplit(".", 1)[-1] for name in _target_set(model, "all-linear")})
 
 
 def model_facts(name: str) -> dict:
