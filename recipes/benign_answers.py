@@ -21,6 +21,7 @@ from pathlib import Path
 from recipes.stages import PY, ROOT, stage
 from reward.refusal import refusal_probability
 from runtime.io import read_jsonl, write_jsonl
+from runtime.models import DEFAULT_MODEL
 
 OUT = ROOT / "data" / "builtin" / "benign_answers.jsonl"
 PROMPTS = ROOT / "data" / "builtin" / "benign.jsonl"
@@ -33,7 +34,7 @@ def trim_to_sentence(text: str) -> str:
     return text[: ends[-1]].strip() if ends else ""
 
 
-def answers_from_responses(rows: list[dict], model: str = "smollm2-135m") -> list[dict]:
+def answers_from_responses(rows: list[dict], model: str = DEFAULT_MODEL) -> list[dict]:
     """Retain pairs from evals.run responses: marker refusals dropped, truncated answers trimmed."""
     refused = refusal_probability([r["response"] for r in rows], "markers")
     out = []
@@ -48,7 +49,7 @@ def answers_from_responses(rows: list[dict], model: str = "smollm2-135m") -> lis
     return out
 
 
-def generate(responses_dir: Path, max_tokens: int = 80, prompts: Path = PROMPTS, model: str = "smollm2-135m") -> Path:
+def generate(responses_dir: Path, max_tokens: int = 80, prompts: Path = PROMPTS, model: str = DEFAULT_MODEL) -> Path:
     """The base model's greedy answers (project default system prompt) through evals.run."""
     stage("generate", [PY, "-m", "evals.run", "--model", model, "--data", str(prompts),
                        "--out", str(responses_dir), "--max-tokens", str(max_tokens), "--backend", "vllm",
@@ -66,7 +67,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--responses", help="an evals.run responses.jsonl to convert (default: generate one)")
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--model", default="smollm2-135m",
+    ap.add_argument("--model", default=DEFAULT_MODEL,
                     help="whose answers: the retain set is the model's own (another model gets its own file)")
     ap.add_argument("--add-missing", action="store_true",
                     help="keep OUT's answers as they are; answer only the prompts that have none, and append")

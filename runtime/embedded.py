@@ -113,14 +113,6 @@ def part_files(model: EmbeddedModel) -> list[Path]:
     return files
 
 
-def sha256_file(path: Path, chunk: int = 1 << 24) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def gguf_file(model: EmbeddedModel, cache: Path) -> Path:
     """The model's GGUF file: the wheel's own file, or the parts joined under `cache` (verified, atomic)."""
     parts = part_files(model)
