@@ -44,6 +44,20 @@ def finished_strength(tdir: Path, edir: Path, steps: int, adapter: Path, seed: i
             and Path(init).resolve() == Path(adapter).resolve())
 
 
+def chained_attack(config: str | Path, overrides: Sequence[str] = ()) -> bool:
+    """Whether each strength may continue the one below it instead of training from the attacked adapter again.
+
+    With a constant learning rate and no warmup, step s of a longer attack is the same adapter as an s-step
+    attack: the data order is a function of (seed, step) and the optimizer state travels in the checkpoint.
+    Any other schedule depends on max_steps, so every strength then trains from scratch.
+    """
+    from runtime.config import parse_cli
+    from sft.train import SFTConfig
+
+    o = parse_cli(SFTConfig, ["--config", str(config), *overrides], prog="sft/train.py").optim
+    return o.lr_schedule == "constant" and not o.warmup_steps and not o.warmup_ratio
+
+
 def _read_json(path: Path) -> dict:
     """A JSON file written by an earlier stage, {} when that stage did not write it."""
     return read_json(path) if path.is_file() else {}
@@ -147,22 +161,30 @@ def run_attack_experiment(
     if pre_cfg.get("system_prompt") != system_prompt:
         print(f"warning: the pre eval used another system prompt ({pre_cfg.get('system_prompt')!r})", flush=True)
 
-    # 2. Attack (pairs SFT continuing the GRPO adapter) and eval, one strength at a time.
-    names, post_dirs = ["grpo"], []
+    # 2. Attack (pairs SFT continuing the GRPO adapter) and eval, one strength at a time. Under a constant LR
+    #    each strength resumes from the checkpoint of the one below it (chained_attack): 32 steps in all for
+    #    8, 16 and 32 instead of 56, the same adapters.
+    chain = chained_attack(config, overrides)
+    names, post_dirs, below = ["grpo"], [], None
     for s in [s for s in strengths if s > 0]:
         tdir, edir = out / f"steps_{s}", out / f"eval_{s}"
+        ckpt = tdir / "checkpoints"
         if finished_strength(tdir, edir, s, adapter, seed):
             print(f"=== attack/{s} steps: reusing {tdir} and {edir} (same adapter, steps and seed)", flush=True)
             names.append(f"attack_{s}")
             post_dirs.append(edir)
+            below = ckpt if chain and ckpt.is_dir() else None
             continue
-        stage(f"train_{s}", [python, "sft/train.py", "--config", str(config), f"max_steps={s}",
+        resume = [f"resume={below}"] if below is not None else []
+        save = [f"save_every={s}"] if chain else []
+        stage(f"train_{s}", [python, "sft/train.py", "--config", str(config), f"max_steps={s}", *save, *resume,
                                     f"out_dir={tdir}", f"policy.init_adapter={adapter}", f"data.train={pairs_file}",
                                     # the attacked adapter owns its rank, alpha and targets, whatever the config says
                                     "policy.r=null", "policy.alpha=null", "policy.target_modules=null",
                                     f"model.name={base}", f"seed={seed}",
                                     *(["--data.system_prompt", system_prompt] if system_prompt else []),
                                     *overrides], timings)
+        below = ckpt if chain else None
         # The attacked adapter records the attack config's prompt budget; evaluate exactly as the pre eval did.
         stage(f"eval_{s}", [python, "-m", "evals.run", "--model", str(tdir / "adapter"), "--data", str(probes),
                                    "--out", str(edir), "--max-tokens", str(max_tokens), "--backend", backend,

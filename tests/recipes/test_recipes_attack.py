@@ -241,6 +241,32 @@ def test_experiment_end_to_end_on_a_tiny_model(fake_demo_run, tiny_model_dir, ca
     assert "=== train_2 done in" in out and "LoRA attack on the GRPO adapter" in out
 
 
+@pytest.mark.slow
+def test_chained_strengths_equal_attacks_from_scratch(fake_demo_run, tiny_model_dir, tmp_path):
+    """Strength 3 resumes from strength 1's checkpoint; the adapter equals a 3-step attack from the GRPO adapter."""
+    import torch
+    from safetensors.torch import load_file
+
+    from recipes.attack import chained_attack, run_attack_experiment
+    from sft.train import main as sft_main
+
+    run = fake_demo_run
+    assert chained_attack(ROOT / "configs" / "attack_cpu.yaml")
+    assert not chained_attack(ROOT / "configs" / "attack_cpu.yaml", ["optim.lr_schedule=cosine"])
+    run_attack_experiment(run, (0, 1, 3), backend="hf", overrides=["batch_size=2"])
+    att = run / "attack"
+    assert [r["step"] for r in map(json.loads, (att / "steps_3" / "metrics.jsonl").read_text().splitlines())
+            if "step" in r] == [2, 3]  # only the steps above 1 were trained
+    sft_main(["--config", str(ROOT / "configs" / "attack_cpu.yaml"), "max_steps=3", f"out_dir={tmp_path / 'scratch'}",
+              f"policy.init_adapter={run / 'grpo' / 'adapter'}", f"data.train={att / 'pairs.jsonl'}",
+              "policy.r=null", "policy.alpha=null", "policy.target_modules=null", f"model.name={tiny_model_dir}",
+              "seed=0", "batch_size=2"])
+    chained = load_file(att / "steps_3" / "adapter" / "adapter_model.safetensors")
+    scratch = load_file(tmp_path / "scratch" / "adapter" / "adapter_model.safetensors")
+    assert chained.keys() == scratch.keys()
+    assert all(torch.equal(chained[k], scratch[k]) for k in chained)
+
+
 # --- reasoned refusals ------------------------------------------------------------------------------
 
 def test_reasoned_refusals_file_matches_its_generator():
