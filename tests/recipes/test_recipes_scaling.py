@@ -59,3 +59,37 @@ def test_report_table_and_plots(tmp_path):
     assert "| b | 630M | 0 | grpo | 0.950 |" in text and "RRR@16" in text
     for png in ("report_rrr_vs_params.png", "report_rrr_vs_steps.png"):
         assert (tmp_path / png).stat().st_size > 1000 and f"]({png})" in text
+
+
+def test_targets_table_counts_seeds_by_hand(tmp_path):
+    # a: helpfulness drop 0.0 in both seeds (base and grpo both 0.9); RRR@8 0.6 and 0.5 -> 1 of 2 above 0.56
+    es = [entry("a", 100, 0, 0.8, {"0": 0.8, "8": 0.6}, 0.1), entry("a", 100, 1, 0.9, {"0": 0.9, "8": 0.5}, 0.3)]
+    es[1]["grpo"]["benign_helpfulness"] = 0.8  # seed 1 loses 0.1 of helpfulness: 1 of 2 within 0.05
+    text = report(es, tmp_path / "r.md")
+    row = next(line for line in text.splitlines() if line.startswith("| a | 2 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "0.050 (0.000 to 0.100); 1/2"
+    assert cells[3] == "0.550 (0.500 to 0.600); 1/2"
+    assert cells[4] == "0.850 (0.800 to 0.900); 1/2"  # held-out refusal 0.8 and 0.9 against >= 0.90
+    assert cells[5] == "0.200 (0.100 to 0.300); 1/2"  # prefill 0.1 and 0.3 against <= 0.25
+
+
+def test_merge_joins_summaries_later_file_wins(tmp_path):
+    from recipes.scaling import main
+    from runtime.io import read_json, write_json
+
+    old = [entry("a", 100, 0, 0.5, {"0": 0.5, "8": 0.1}, 0.1), entry("b", 500, 0, 0.9, {"0": 0.9, "8": 0.3}, 0.1)]
+    new = [entry("a", 100, 0, 0.8, {"0": 0.8, "8": 0.2, "16": 0.0}, 0.1), entry("b", 500, 1, 0.7, {"0": 0.7}, 0.2)]
+    write_json(tmp_path / "old.json", {"what": "the ladder", "entries": old})
+    write_json(tmp_path / "new.json", {"entries": new})
+    assert main(["--merge", str(tmp_path / "old.json"), str(tmp_path / "new.json"),
+                 "--out", str(tmp_path / "docs"), "--name", "scaling"]) == 0
+    got = read_json(tmp_path / "docs" / "scaling.json")
+    assert got["what"] == "the ladder"
+    assert [(e["model"], e["seed"], e["grpo"]["malicious_refusal_rate"]) for e in got["entries"]] == \
+        [("a", 0, 0.8), ("b", 0, 0.9), ("b", 1, 0.7)]
+    assert got["by_model"]["b"]["rrr_0"] == {"mean": pytest.approx(0.8), "min": 0.7, "max": 0.9}
+    assert (tmp_path / "docs" / "scaling_rrr_vs_params.png").is_file()
+    (tmp_path / "bad.json").write_text('{"entries": [{"model": "a"}]}')
+    with pytest.raises(SystemExit, match=r"bad.json: entry 0 has no 'seed'"):
+        main(["--merge", str(tmp_path / "bad.json"), "--out", str(tmp_path / "x")])
