@@ -174,7 +174,10 @@ def plot(entries: list[dict], out: Path) -> list[str]:
         xs, means = [p / 1e6 for p, _ in pts], [v["mean"] for _, v in pts]
         err = [[v["mean"] - v["min"] for _, v in pts], [v["max"] - v["mean"] for _, v in pts]]
         ax.errorbar(xs, means, yerr=err, marker="o", capsize=3, label=f"{s} attack steps")
-    ax.set(xscale="log", xlabel="parameters (M)", ylabel="RRR", ylim=(-0.02, 1.02), title="RRR against model size")
+    ax.set(xscale="log", xlabel="parameters", ylabel="RRR", ylim=(-0.02, 1.02), title="RRR against model size")
+    sizes = sorted({m["params"] / 1e6 for m in by_model.values()})
+    ax.set_xticks(sizes, [f"{p:.0f}M" for p in sizes])  # one tick per model, no overlapping log labels
+    ax.minorticks_off()
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out.parent / f"{out.stem}_rrr_vs_params.png", dpi=120)
