@@ -137,25 +137,31 @@ def run_model(model: str, out: Path, settings: dict, seed: int) -> dict:
 # ----------------------------------------------------------------------------- report
 
 
+def seed_values(entries: list[dict]) -> dict[str, list[float]]:
+    """Each summarised value over ENTRIES (one model's seeds), in entry order: the GRPO model's rates, its
+    helpfulness drop from the base model, prefill K=10, held-out source refusal and RRR per strength."""
+    vals: dict[str, list[float]] = {}
+    for e in entries:
+        for k in RATE_NAMES:
+            vals.setdefault(k, []).append(e["grpo"][k])
+        vals.setdefault("helpfulness_drop", []).append(e["base"]["benign_helpfulness"] - e["grpo"]["benign_helpfulness"])
+        if "10" in e["grpo"].get("prefill", {}):
+            vals.setdefault("prefill_k10_asr", []).append(e["grpo"]["prefill"]["10"]["asr"])
+        if "holdout" in e["grpo"]:
+            vals.setdefault("holdout_refusal", []).append(e["grpo"]["holdout"]["malicious_refusal_rate"])
+        for s, a in e["attack"].items():
+            vals.setdefault(f"rrr_{s}", []).append(a["rrr"])
+    return vals
+
+
 def spread(entries: list[dict]) -> dict:
-    """Per model over its seeds: mean, min and max of the GRPO model's rates, its helpfulness drop from the base
-    model, prefill K=10, held-out source refusal and RRR per strength."""
+    """Per model over its seeds: mean, min and max of each of seed_values."""
     out: dict[str, dict] = {}
     for model in dict.fromkeys(e["model"] for e in entries):
         es = [e for e in entries if e["model"] == model]
-        vals: dict[str, list[float]] = {}
-        for e in es:
-            for k in RATE_NAMES:
-                vals.setdefault(k, []).append(e["grpo"][k])
-            vals.setdefault("helpfulness_drop", []).append(e["base"]["benign_helpfulness"] - e["grpo"]["benign_helpfulness"])
-            if "10" in e["grpo"].get("prefill", {}):
-                vals.setdefault("prefill_k10_asr", []).append(e["grpo"]["prefill"]["10"]["asr"])
-            if "holdout" in e["grpo"]:
-                vals.setdefault("holdout_refusal", []).append(e["grpo"]["holdout"]["malicious_refusal_rate"])
-            for s, a in e["attack"].items():
-                vals.setdefault(f"rrr_{s}", []).append(a["rrr"])
         out[model] = {"seeds": [e["seed"] for e in es], "params": es[0]["params"],
-                      **{k: {"mean": sum(v) / len(v), "min": min(v), "max": max(v)} for k, v in vals.items()}}
+                      **{k: {"mean": sum(v) / len(v), "min": min(v), "max": max(v)}
+                         for k, v in seed_values(es).items()}}
     return out
 
 
@@ -200,12 +206,6 @@ def plot(entries: list[dict], out: Path) -> list[str]:
     return names
 
 
-def _per_seed(entries: list[dict], key: str) -> list[float]:
-    """KEY's value in each entry (one model at one seed) that has it."""
-    one = [spread([e])[e["model"]] for e in entries]
-    return [m[key]["mean"] for m in one if key in m]
-
-
 def _holds(value: float, op: str, bound: float) -> bool:
     return {"<=": value <= bound, ">": value > bound, ">=": value >= bound}[op]
 
@@ -238,14 +238,14 @@ def report(entries: list[dict], out: Path) -> str:
               "", "| model | seeds | " + " | ".join(t[3] for t in TARGETS) + " |", "|---" * (2 + len(TARGETS)) + "|"]
     for model, m in spread(entries).items():
         es = [e for e in entries if e["model"] == model]
+        per_seed = seed_values(es)
         cells = []
         for key, op, bound, _ in TARGETS:
             if key not in m:
                 cells.append("not measured")
                 continue
-            vals = _per_seed(es, key)
-            held = sum(_holds(v, op, bound) for v in vals)
-            cells.append(f"{m[key]['mean']:.3f} ({m[key]['min']:.3f} to {m[key]['max']:.3f}); {held}/{len(vals)}")
+            held = sum(_holds(v, op, bound) for v in per_seed[key])
+            cells.append(f"{m[key]['mean']:.3f} ({m[key]['min']:.3f} to {m[key]['max']:.3f}); {held}/{len(per_seed[key])}")
         lines.append(f"| {model} | {len(es)} | " + " | ".join(cells) + " |")
     pngs = plot(entries, out)
     lines += [""] + [f"![{p}]({p})" for p in pngs]

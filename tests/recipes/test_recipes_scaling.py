@@ -62,9 +62,9 @@ def test_report_table_and_plots(tmp_path):
 
 
 def test_targets_table_counts_seeds_by_hand(tmp_path):
-    # a: helpfulness drop 0.0 in both seeds (base and grpo both 0.9); RRR@8 0.6 and 0.5 -> 1 of 2 above 0.56
+    # base and GRPO helpfulness 0.9 in seed 0 (drop 0.0); RRR@8 0.6 and 0.5 -> 1 of 2 above 0.56
     es = [entry("a", 100, 0, 0.8, {"0": 0.8, "8": 0.6}, 0.1), entry("a", 100, 1, 0.9, {"0": 0.9, "8": 0.5}, 0.3)]
-    es[1]["grpo"]["benign_helpfulness"] = 0.8  # seed 1 loses 0.1 of helpfulness: 1 of 2 within 0.05
+    es[1]["grpo"]["benign_helpfulness"] = 0.8  # seed 1 drops 0.1: 1 of 2 within 0.05
     text = report(es, tmp_path / "r.md")
     row = next(line for line in text.splitlines() if line.startswith("| a | 2 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
