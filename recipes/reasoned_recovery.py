@@ -257,7 +257,9 @@ def findings(summary: dict) -> list[str]:
     if "grpo_only" in arms:
         others = [a for a in arms if a != "grpo_only"]
         apart = [a for a in others if not _overlap(summary["grpo_only"]["asr_ci"], summary[a]["asr_ci"])]
-        out.append(f"grpo_only's ASR interval is apart from: {', '.join(apart) or 'none'} of {', '.join(others)}.")
+        near = [a for a in others if a not in apart]
+        out.append(f"grpo_only's ASR interval is apart from the intervals of {', '.join(apart) or 'no other arm'}"
+                   + (f"; it overlaps those of {', '.join(near)}." if near else "."))
     if {"base", "sft"} <= set(arms):
         b, s = summary["base"], summary["sft"]
         worse = s["asr"] > b["asr"]

@@ -153,7 +153,7 @@ def test_findings_read_the_ordering():
     assert f[0].startswith("Lowest ASR: grpo_only (0.050)") and f[0].endswith("(reproduced).")
     # grpo_only 2 of 40: [0.014, 0.165]; base 6 of 20: [0.145, 0.519] overlaps it; sft 12 of 20: [0.387, 0.781]
     # and sft_grpo 20 of 40: [0.352, 0.648] do not
-    assert "apart from: sft, sft_grpo of base, sft, sft_grpo." in f[1]
+    assert f[1] == "grpo_only's ASR interval is apart from the intervals of sft, sft_grpo; it overlaps those of base."
     assert f[2].startswith("SFT raises the ASR over the base model (0.300 -> 0.600") and "do not overlap" not in f[2]
     tie = rr.findings(fake_summary({"base": 0.1, "sft": 0.1, "sft_grpo": 0.5, "grpo_only": 0.1}))
     assert tie[0].startswith("Lowest ASR: base and sft and grpo_only (0.100, tied)") and "not reproduced" in tie[0]
