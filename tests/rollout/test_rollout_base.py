@@ -21,7 +21,7 @@ from rollout.base import (
 )
 from rollout.hf import _SampledLogprobs, cut_at_eos
 from rollout.sync import FUSED_GROUPS, hf_name, merged_linear_weight, merged_lora_weights
-from rollout.vllm_backend import engine_lora_rank, kv_cache_bytes
+from rollout.vllm_backend import engine_lora_rank, kv_cache_bytes, seeded_cpu_groups
 from runtime.config import ConfigError
 
 
@@ -276,3 +276,19 @@ def test_kv_cache_gib_accepts_auto_or_a_positive_number():
     for bad in ("big", 0):
         with pytest.raises(ConfigError, match="kv_cache_gib"):
             build(RolloutConfig, {"kv_cache_gib": bad})
+
+
+def test_seeded_cpu_groups_by_hand():
+    """Groups whose prompt tokens (n children each) fit the step budget and sequence cap, in call order."""
+    # a call that fits: one group, every prompt whole
+    assert seeded_cpu_groups([100, 200], 4, 4096, 256) == [[(0, 0, 4), (1, 0, 4)]]
+    # 400 tokens x 4 children = 1600 a prompt: two prompts fill 3200, the third would make 4800 > 4096
+    assert seeded_cpu_groups([400, 400, 400, 400, 400], 4, 4096, 256) == [
+        [(0, 0, 4), (1, 0, 4)], [(2, 0, 4), (3, 0, 4)], [(4, 0, 4)]]
+    # 600 tokens x 8 = 4800 > 4096: child by child, 6 x 600 = 3600 a group; the short prompt joins the last
+    assert seeded_cpu_groups([600, 50], 8, 4096, 256) == [
+        [(0, j, 1) for j in range(6)], [(0, 6, 1), (0, 7, 1), (1, 0, 8)]]
+    # the sequence cap: 3 children a prompt, at most 4 sequences a step
+    assert seeded_cpu_groups([10, 10, 10], 3, 4096, 4) == [[(0, 0, 3)], [(1, 0, 3)], [(2, 0, 3)]]
+    assert seeded_cpu_groups([10], 5, 4096, 4) == [[(0, j, 1) for j in range(4)], [(0, 4, 1)]]
+

