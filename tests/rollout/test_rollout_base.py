@@ -291,4 +291,3 @@ def test_seeded_cpu_groups_by_hand():
     # the sequence cap: 3 children a prompt, at most 4 sequences a step
     assert seeded_cpu_groups([10, 10, 10], 3, 4096, 4) == [[(0, 0, 3)], [(1, 0, 3)], [(2, 0, 3)]]
     assert seeded_cpu_groups([10], 5, 4096, 4) == [[(0, j, 1) for j in range(4)], [(0, 4, 1)]]
-
